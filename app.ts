@@ -1,0 +1,54 @@
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
+import Fastify, { type FastifyInstance } from 'fastify'
+import fp from 'fastify-plugin'
+import type { DestinationStream } from 'pino'
+import type { Config } from './config.js'
+import db from './plugins/db.js'
+import docs from './plugins/docs.js'
+import errors from './plugins/errors.js'
+import { fastifyLogger } from './plugins/logger.js'
+import { ProblemSchema } from './plugins/problem.js'
+import requestId, { requestIdServerOptions } from './plugins/request-id.js'
+import healthRoutes from './routes/health.js'
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    config: Config
+  }
+}
+
+export interface BuildAppOptions {
+  /** Where log lines go instead of stdout; tests read them from here. */
+  logStream?: DestinationStream
+}
+
+/** The composition root: ecosystem plugins, then ours, then routes. */
+export async function buildApp (config: Config, options: BuildAppOptions = {}): Promise<FastifyInstance> {
+  const app = Fastify({
+    loggerInstance: fastifyLogger(config, options.logStream),
+    ...requestIdServerOptions,
+    bodyLimit: config.bodyLimit,
+    ajv: {
+      customOptions: {
+        // Unknown properties are a 400 (API.md), never silently dropped.
+        removeAdditional: false,
+        // Repeatable query parameters (?status=a&status=b) arrive as arrays either way.
+        coerceTypes: 'array',
+        useDefaults: true,
+        allErrors: false
+      }
+    }
+  }).withTypeProvider<TypeBoxTypeProvider>()
+
+  // The API speaks JSON only: any other body is a 415, not a string handed to a handler.
+  app.removeContentTypeParser('text/plain')
+  await app.register(fp((instance) => { instance.decorate('config', config) }, { name: 'config' }))
+  app.addSchema(ProblemSchema)
+  await app.register(errors)
+  await app.register(requestId)
+  await app.register(docs)
+  await app.register(db)
+
+  await app.register(healthRoutes)
+  return app
+}

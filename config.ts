@@ -1,0 +1,153 @@
+import { randomBytes } from 'node:crypto'
+import { Type, type Static, type TSchema } from '@sinclair/typebox'
+import { Value } from '@sinclair/typebox/value'
+
+const Duration = (defaultValue: string) =>
+  Type.String({ pattern: '^[0-9]+[smhd]?$', default: defaultValue, description: 'a whole number of seconds, or a number followed by s, m, h or d (e.g. 15m)' })
+
+const Url = (protocols: string[]) =>
+  Type.String({ pattern: `^(${protocols.join('|')})://`, description: `a ${protocols.join(' or ')} URL` })
+
+/** Every variable taskforge reads, as strings straight from the environment. */
+export const EnvironmentSchema = Type.Object({
+  NODE_ENV: Type.Union([Type.Literal('development'), Type.Literal('production'), Type.Literal('test')], { default: 'development' }),
+  HOST: Type.String({ minLength: 1, default: '0.0.0.0' }),
+  PORT: Type.Integer({ minimum: 0, maximum: 65535, default: 3000 }),
+  LOG_LEVEL: Type.Union(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((level) => Type.Literal(level)), { default: 'info' }),
+  DATABASE_URL: Type.Optional(Url(['postgres', 'postgresql'])),
+  DB_URL: Type.Optional(Url(['postgres', 'postgresql'])),
+  DB_POOL_MAX: Type.Integer({ minimum: 1, maximum: 1000, default: 10 }),
+  DB_STATEMENT_TIMEOUT_MS: Type.Integer({ minimum: 100, maximum: 600_000, default: 10_000 }),
+  DATA_DIR: Type.String({ minLength: 1, default: './data' }),
+  EMBEDDED_PG_PORT: Type.Optional(Type.Integer({ minimum: 1, maximum: 65535 })),
+  JWT_SECRET: Type.Optional(Type.String()),
+  ACCESS_TOKEN_TTL: Duration('15m'),
+  REFRESH_TOKEN_TTL: Duration('30d'),
+  CORS_ORIGINS: Type.String({ default: '' }),
+  REDIS_URL: Type.Optional(Url(['redis', 'rediss'])),
+  SMTP_URL: Type.Optional(Url(['smtp', 'smtps'])),
+  MAIL_FROM: Type.String({ minLength: 3, default: 'taskforge <no-reply@taskforge.local>' }),
+  BODY_LIMIT: Type.Integer({ minimum: 1024, maximum: 100 * 1024 * 1024, default: 1024 * 1024 }),
+  RATE_LIMIT_MAX: Type.Integer({ minimum: 1, default: 300 }),
+  AUTH_RATE_LIMIT_MAX: Type.Integer({ minimum: 1, default: 10 })
+})
+export type Environment = Static<typeof EnvironmentSchema>
+
+export interface Config {
+  env: Environment['NODE_ENV']
+  host: string
+  port: number
+  logLevel: Environment['LOG_LEVEL']
+  database: {
+    /** Unset: an embedded PostgreSQL is started under dataDir. */
+    url: string | undefined
+    dataDir: string
+    embeddedPort: number | undefined
+    poolMax: number
+    statementTimeoutMs: number
+  }
+  auth: {
+    jwtSecret: string
+    accessTokenTtlSeconds: number
+    refreshTokenTtlSeconds: number
+  }
+  corsOrigins: string[]
+  redisUrl: string | undefined
+  mail: { smtpUrl: string | undefined; from: string }
+  bodyLimit: number
+  rateLimit: { max: number; authMax: number }
+  /** Things worth a log line once the logger exists (e.g. a generated secret). */
+  warnings: string[]
+}
+
+export class ConfigError extends Error {
+  constructor (readonly problems: string[]) {
+    super(`Invalid configuration:\n${problems.map((problem) => `  - ${problem}`).join('\n')}`)
+    this.name = 'ConfigError'
+  }
+}
+
+const MIN_SECRET_LENGTH = 32
+const UNIT_SECONDS = { s: 1, m: 60, h: 3600, d: 86_400 } as const
+
+export function parseDurationSeconds (value: string): number {
+  const unit = value.at(-1)
+  if (unit !== undefined && unit in UNIT_SECONDS) {
+    return Number(value.slice(0, -1)) * UNIT_SECONDS[unit as keyof typeof UNIT_SECONDS]
+  }
+  return Number(value)
+}
+
+/** Reads and checks the environment once; throws ConfigError naming every bad variable. */
+export function loadConfig (source: NodeJS.ProcessEnv = process.env): Config {
+  const known = Object.keys(EnvironmentSchema.properties)
+  // Empty strings mean "unset", as in most .env conventions.
+  const raw = Object.fromEntries(known.flatMap((key) => {
+    const value = source[key]
+    return value === undefined || value === '' ? [] : [[key, value]]
+  }))
+
+  const candidate = Value.Convert(EnvironmentSchema, Value.Default(EnvironmentSchema, raw))
+  const problems = [...Value.Errors(EnvironmentSchema, candidate)].map((error) => {
+    const name = error.path.slice(1)
+    return `${name}: ${describeExpectation(error.schema, error.message)} (got ${JSON.stringify(raw[name] ?? null)})`
+  })
+  if (problems.length > 0) throw new ConfigError(dedupe(problems))
+  const env = candidate as Environment
+
+  const warnings: string[] = []
+  const accessTokenTtlSeconds = parseDurationSeconds(env.ACCESS_TOKEN_TTL)
+  const refreshTokenTtlSeconds = parseDurationSeconds(env.REFRESH_TOKEN_TTL)
+  if (accessTokenTtlSeconds < 1) problems.push('ACCESS_TOKEN_TTL: must be at least 1 second')
+  if (refreshTokenTtlSeconds <= accessTokenTtlSeconds) problems.push('REFRESH_TOKEN_TTL: must be longer than ACCESS_TOKEN_TTL')
+  if (env.DATABASE_URL !== undefined && env.DB_URL !== undefined && env.DATABASE_URL !== env.DB_URL) {
+    problems.push('DB_URL: is an alias of DATABASE_URL; set one of them, not two different values')
+  }
+
+  let jwtSecret = env.JWT_SECRET
+  if (jwtSecret === undefined || jwtSecret.length < MIN_SECRET_LENGTH) {
+    if (env.NODE_ENV === 'production') {
+      problems.push(`JWT_SECRET: must be set to at least ${MIN_SECRET_LENGTH} characters in production (e.g. \`openssl rand -base64 48\`)`)
+    } else {
+      jwtSecret = randomBytes(48).toString('base64url')
+      warnings.push(`JWT_SECRET is ${env.JWT_SECRET === undefined ? 'not set' : 'too short'}: using a random one for this process; tokens will not survive a restart`)
+    }
+  }
+  if (problems.length > 0 || jwtSecret === undefined) throw new ConfigError(problems)
+
+  return {
+    env: env.NODE_ENV,
+    host: env.HOST,
+    port: env.PORT,
+    logLevel: env.LOG_LEVEL,
+    database: {
+      url: env.DATABASE_URL ?? env.DB_URL,
+      dataDir: env.DATA_DIR,
+      embeddedPort: env.EMBEDDED_PG_PORT,
+      poolMax: env.DB_POOL_MAX,
+      statementTimeoutMs: env.DB_STATEMENT_TIMEOUT_MS
+    },
+    auth: { jwtSecret, accessTokenTtlSeconds, refreshTokenTtlSeconds },
+    corsOrigins: env.CORS_ORIGINS.split(',').map((origin) => origin.trim()).filter((origin) => origin !== ''),
+    redisUrl: env.REDIS_URL,
+    mail: { smtpUrl: env.SMTP_URL, from: env.MAIL_FROM },
+    bodyLimit: env.BODY_LIMIT,
+    rateLimit: { max: env.RATE_LIMIT_MAX, authMax: env.AUTH_RATE_LIMIT_MAX },
+    warnings
+  }
+}
+
+function describeExpectation (schema: TSchema, fallback: string): string {
+  if (Array.isArray(schema.anyOf)) {
+    const choices = (schema.anyOf as TSchema[]).map((option) => String(option.const))
+    return `must be one of ${choices.join(', ')}`
+  }
+  if (typeof schema.pattern === 'string' && typeof schema.description === 'string') {
+    return `must be ${schema.description}`
+  }
+  return fallback
+}
+
+function dedupe (items: string[]): string[] {
+  return [...new Set(items)]
+}

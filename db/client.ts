@@ -1,0 +1,58 @@
+import postgres from 'postgres'
+import type { FastifyBaseLogger } from 'fastify'
+
+export type Sql = postgres.Sql
+export type TransactionSql = postgres.TransactionSql
+
+export interface SqlOptions {
+  poolMax: number
+  statementTimeoutMs: number
+  log: FastifyBaseLogger
+}
+
+/**
+ * One postgres.js pool for the process. Columns map to camelCase; the driver's
+ * debug mode stays off so query parameters (passwords, token hashes) never
+ * reach an error object's enumerable fields or a log line.
+ */
+export function createSql (url: string, { poolMax, statementTimeoutMs, log }: SqlOptions): Sql {
+  return postgres(url, {
+    max: poolMax,
+    connect_timeout: 5,
+    idle_timeout: 60,
+    max_lifetime: 60 * 30,
+    transform: postgres.camel,
+    connection: {
+      application_name: 'taskforge',
+      statement_timeout: statementTimeoutMs
+    },
+    onnotice: (notice) => { log.debug({ notice: notice.message }, 'postgres notice') }
+  })
+}
+
+/** host:port/database of a URL, without its credentials, for logs. */
+export function describeDatabaseUrl (url: string): string {
+  const parsed = new URL(url)
+  return `${parsed.hostname}:${parsed.port === '' ? '5432' : parsed.port}${parsed.pathname}`
+}
+
+/**
+ * Resolves when the database answers `select 1` within timeoutMs, rejects
+ * otherwise. A pool waiting to connect would hang far longer than a
+ * readiness probe may, so the wait is bounded here and the query cancelled.
+ */
+export async function pingDatabase (sql: Sql, timeoutMs: number): Promise<void> {
+  const query = sql`select 1`
+  let timer: NodeJS.Timeout | undefined
+  const timeout = new Promise<never>((_resolve, reject) => {
+    timer = setTimeout(() => {
+      reject(new Error(`no answer within ${timeoutMs} ms`))
+      void query.cancel()
+    }, timeoutMs)
+  })
+  try {
+    await Promise.race([query, timeout])
+  } finally {
+    clearTimeout(timer)
+  }
+}

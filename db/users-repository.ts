@@ -1,0 +1,66 @@
+import { ConflictError } from '../errors.js'
+import type { Sql } from './client.js'
+import { isUniqueViolation } from './errors.js'
+import { firstRow } from './rows.js'
+import { isUuid } from './uuid.js'
+
+export interface User {
+  id: string
+  email: string
+  name: string | null
+  createdAt: Date
+  updatedAt: Date
+}
+
+/** Only the login path needs the hash; every other read leaves it in the database. */
+export interface UserWithPasswordHash extends User {
+  passwordHash: string
+}
+
+export interface NewUser {
+  email: string
+  passwordHash: string
+  name: string | null
+}
+
+export class EmailTakenError extends ConflictError {
+  constructor (options?: ErrorOptions) { super('An account with this email already exists', options) }
+}
+
+export type UsersRepository = ReturnType<typeof createUsersRepository>
+
+export function createUsersRepository (sql: Sql) {
+  return {
+    async create (user: NewUser): Promise<User> {
+      try {
+        const rows = await sql<User[]>`
+          insert into users (email, password_hash, name)
+          values (${user.email}, ${user.passwordHash}, ${user.name})
+          returning id, email, name, created_at, updated_at`
+        return toUser(firstRow(rows))
+      } catch (error) {
+        if (isUniqueViolation(error, 'users_email_lower_key')) throw new EmailTakenError({ cause: error })
+        throw error
+      }
+    },
+
+    /** Case-insensitive: the address is matched the way the unique index compares it. */
+    async findByEmail (email: string): Promise<UserWithPasswordHash | null> {
+      const [row] = await sql<UserWithPasswordHash[]>`
+        select id, email, name, password_hash, created_at, updated_at
+        from users where lower(email) = lower(${email})`
+      return row === undefined ? null : { ...toUser(row), passwordHash: row.passwordHash }
+    },
+
+    async findById (id: string): Promise<User | null> {
+      if (!isUuid(id)) return null
+      const [row] = await sql<User[]>`
+        select id, email, name, created_at, updated_at from users where id = ${id}`
+      return row === undefined ? null : toUser(row)
+    }
+  }
+}
+
+function toUser (row: User): User {
+  return { id: row.id, email: row.email, name: row.name, createdAt: row.createdAt, updatedAt: row.updatedAt }
+}

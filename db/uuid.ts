@@ -1,0 +1,6 @@
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i
+
+/** Ids from URLs are checked before they reach SQL, where a malformed uuid is an error rather than "no row". */
+export function isUuid (value: string): boolean {
+  return UUID.test(value)
+}

@@ -1,0 +1,101 @@
+import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify'
+import fp from 'fastify-plugin'
+import { toDomainError } from '../db/errors.js'
+import { DomainError, type DomainErrorKind } from '../errors.js'
+import { sendProblem, type ProblemInit } from './problem.js'
+
+const DOMAIN_PROBLEMS: Record<DomainErrorKind, { status: number; slug: string; title: string }> = {
+  'bad-request': { status: 400, slug: 'bad-request', title: 'Bad request' },
+  unauthorized: { status: 401, slug: 'unauthorized', title: 'Unauthorized' },
+  'not-found': { status: 404, slug: 'not-found', title: 'Not found' },
+  conflict: { status: 409, slug: 'conflict', title: 'Conflict' },
+  'precondition-failed': { status: 412, slug: 'precondition-failed', title: 'Precondition failed' },
+  unprocessable: { status: 422, slug: 'unprocessable-content', title: 'Unprocessable content' },
+  unavailable: { status: 503, slug: 'service-unavailable', title: 'Service unavailable' }
+}
+
+// Fastify's own client errors, by code, with a type a client can switch on.
+const FASTIFY_PROBLEMS: Record<string, { slug: string; title: string }> = {
+  FST_ERR_CTP_INVALID_MEDIA_TYPE: { slug: 'unsupported-media-type', title: 'Unsupported media type' },
+  FST_ERR_CTP_BODY_TOO_LARGE: { slug: 'payload-too-large', title: 'Request body too large' },
+  FST_ERR_CTP_INVALID_JSON_BODY: { slug: 'malformed-json', title: 'Malformed JSON body' },
+  FST_ERR_CTP_EMPTY_JSON_BODY: { slug: 'malformed-json', title: 'Malformed JSON body' },
+  FST_ERR_CTP_INVALID_CONTENT_LENGTH: { slug: 'bad-request', title: 'Bad request' }
+}
+
+type ValidationIssue = NonNullable<FastifyError['validation']>[number]
+
+function issuePath (context: string, issue: ValidationIssue): string {
+  const params = issue.params as Record<string, unknown>
+  const child = typeof params.missingProperty === 'string'
+    ? `/${params.missingProperty}`
+    : typeof params.additionalProperty === 'string' ? `/${params.additionalProperty}` : ''
+  return `/${context}${issue.instancePath}${child}`
+}
+
+function validationProblem (error: FastifyError): ProblemInit {
+  const context = error.validationContext ?? 'body'
+  return {
+    status: 400,
+    slug: 'validation-error',
+    title: 'Request validation failed',
+    detail: error.message,
+    errors: (error.validation ?? []).map((issue) => ({
+      path: issuePath(context, issue),
+      message: issue.message ?? 'is invalid'
+    }))
+  }
+}
+
+function isFastifyClientError (error: unknown): error is FastifyError {
+  return error instanceof Error && 'statusCode' in error && typeof error.statusCode === 'number' &&
+    error.statusCode >= 400 && error.statusCode < 500
+}
+
+/** The problem a client sees for an error; undefined means "internal": a 500 that reveals nothing. */
+function describeError (error: unknown): ProblemInit | undefined {
+  if (error instanceof DomainError) {
+    const problem = DOMAIN_PROBLEMS[error.kind]
+    return { ...problem, detail: error.message }
+  }
+  if (isFastifyClientError(error)) {
+    if (error.validation !== undefined) return validationProblem(error)
+    const status = error.statusCode ?? 400
+    const known = FASTIFY_PROBLEMS[error.code] ?? (error instanceof SyntaxError ? FASTIFY_PROBLEMS.FST_ERR_CTP_INVALID_JSON_BODY : undefined)
+    return { status, ...known, detail: error.message }
+  }
+  return undefined
+}
+
+function handleError (error: unknown, request: FastifyRequest, reply: FastifyReply): FastifyReply {
+  const mapped = toDomainError(error)
+  const problem = describeError(mapped)
+  if (problem === undefined) {
+    request.log.error({ err: error }, 'request failed')
+    return sendProblem(request, reply, {
+      status: 500,
+      slug: 'internal-error',
+      title: 'Internal server error',
+      detail: `Something went wrong on our side. Quote request id ${request.id} when you report it.`
+    })
+  }
+  if (problem.status >= 500) {
+    request.log.error({ err: error }, 'request failed: dependency unavailable')
+    reply.header('Retry-After', '5')
+  } else {
+    request.log.info({ err: { type: (mapped as Error).name, message: (mapped as Error).message } }, 'request rejected')
+  }
+  if (problem.status === 401) reply.header('WWW-Authenticate', 'Bearer')
+  return sendProblem(request, reply, problem)
+}
+
+/** Every error and unknown route, ours or Fastify's, leaves as RFC 9457 problem+json. */
+export default fp((app) => {
+  app.setErrorHandler(handleError)
+  app.setNotFoundHandler((request, reply) => sendProblem(request, reply, {
+    status: 404,
+    slug: 'route-not-found',
+    title: 'Route not found',
+    detail: `There is no ${request.method} ${request.url.split('?')[0] ?? ''}`
+  }))
+}, { name: 'errors' })

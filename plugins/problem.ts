@@ -1,0 +1,58 @@
+import { STATUS_CODES } from 'node:http'
+import { Type, type Static } from '@sinclair/typebox'
+import type { FastifyReply, FastifyRequest } from 'fastify'
+
+export const PROBLEM_CONTENT_TYPE = 'application/problem+json; charset=utf-8'
+const PROBLEM_BASE = 'https://taskforge.dev/problems/'
+
+/** RFC 9457 problem details, as API.md describes them; also the response schema of every 4xx/5xx. */
+export const ProblemSchema = Type.Object({
+  type: Type.String({ format: 'uri' }),
+  title: Type.String(),
+  status: Type.Integer({ minimum: 400, maximum: 599 }),
+  detail: Type.Optional(Type.String()),
+  instance: Type.Optional(Type.String()),
+  requestId: Type.Optional(Type.String()),
+  errors: Type.Optional(Type.Array(Type.Object({ path: Type.String(), message: Type.String() })))
+}, { $id: 'Problem', title: 'Problem', additionalProperties: true })
+export type Problem = Static<typeof ProblemSchema>
+
+export interface ProblemInit {
+  status: number
+  /** The last segment of the type URI, e.g. "validation-error"; derived from the status when absent. */
+  slug?: string
+  title?: string
+  detail?: string
+  errors?: Problem['errors']
+  /** Extension members (RFC 9457 §3.2), e.g. the checks of a failed readiness probe. */
+  extensions?: Record<string, unknown>
+}
+
+export function problemType (slug: string): string {
+  return PROBLEM_BASE + slug
+}
+
+function slugOf (status: number): string {
+  return (STATUS_CODES[status] ?? 'error').toLowerCase().replace(/[^a-z0-9]+/g, '-')
+}
+
+export function buildProblem (request: FastifyRequest, init: ProblemInit): Problem & Record<string, unknown> {
+  return {
+    type: problemType(init.slug ?? slugOf(init.status)),
+    title: init.title ?? STATUS_CODES[init.status] ?? 'Error',
+    status: init.status,
+    ...(init.detail === undefined ? {} : { detail: init.detail }),
+    instance: request.url.split('?')[0],
+    requestId: request.id,
+    ...(init.errors === undefined ? {} : { errors: init.errors }),
+    ...init.extensions
+  }
+}
+
+/** Sends a problem+json answer; the one way a 4xx/5xx body leaves the app. */
+export function sendProblem (request: FastifyRequest, reply: FastifyReply, init: ProblemInit): FastifyReply {
+  return reply
+    .code(init.status)
+    .type(PROBLEM_CONTENT_TYPE)
+    .send(JSON.stringify(buildProblem(request, init)))
+}

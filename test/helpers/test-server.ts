@@ -1,0 +1,39 @@
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { dirname, join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+
+export const PROJECT_ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..')
+const STATE_FILE = join(PROJECT_ROOT, '.tmp', 'test-database.json')
+
+/** What the global set-up tells every test file: where the test server is and how this run names its databases. */
+export interface TestServerState {
+  /** A URL to a maintenance database of the server (the `postgres` database). */
+  adminUrl: string
+  /** Which server this is: "given", "container" or "embedded". */
+  kind: 'given' | 'container' | 'embedded'
+  /** Prefix of every database this run creates, so teardown drops only its own. */
+  prefix: string
+  /** The migrated template every test database is copied from. */
+  template: string
+  /** The detached process that keeps a container or embedded server alive, if any. */
+  holderPid?: number
+}
+
+export function writeTestServerState (state: TestServerState): void {
+  mkdirSync(dirname(STATE_FILE), { recursive: true })
+  writeFileSync(STATE_FILE, JSON.stringify(state, null, 2))
+}
+
+export function readTestServerState (): TestServerState {
+  try {
+    return JSON.parse(readFileSync(STATE_FILE, 'utf8')) as TestServerState
+  } catch (error) {
+    throw new Error(`no test database state in ${STATE_FILE}: run the tests through tap (npm test), whose global set-up writes it`, { cause: error })
+  }
+}
+
+export function databaseUrl (serverUrl: string, database: string): string {
+  const url = new URL(serverUrl)
+  url.pathname = `/${database}`
+  return url.toString()
+}

@@ -1,0 +1,111 @@
+import { Type } from '@sinclair/typebox'
+import t from 'tap'
+import { NotFoundError } from '../../errors.js'
+import { buildTestApp } from '../helpers/app.js'
+
+const PROBLEM = 'application/problem+json; charset=utf-8'
+
+t.test('an unknown route answers 404 problem+json, never HTML', async (t) => {
+  const { app } = await buildTestApp(t)
+  const response = await app.inject({ method: 'GET', url: '/nope?x=1', headers: { accept: 'text/html' } })
+  t.equal(response.statusCode, 404)
+  t.equal(response.headers['content-type'], PROBLEM)
+  t.match(response.json(), {
+    type: 'https://taskforge.dev/problems/route-not-found',
+    title: 'Route not found',
+    status: 404,
+    instance: '/nope',
+    requestId: response.headers['x-request-id']
+  })
+})
+
+t.test('Fastify\'s own client errors become problems', async (t) => {
+  const { app } = await buildTestApp(t, { BODY_LIMIT: '2048' })
+  app.post('/echo', {
+    schema: {
+      body: Type.Object({ title: Type.String({ minLength: 1 }), count: Type.Optional(Type.Integer()) }, { additionalProperties: false })
+    }
+  }, (request) => request.body)
+
+  await t.test('validation: 400 with errors[] naming each path', async (t) => {
+    const response = await app.inject({ method: 'POST', url: '/echo', payload: { title: '' } })
+    t.equal(response.statusCode, 400)
+    t.equal(response.headers['content-type'], PROBLEM)
+    t.same(response.json(), {
+      type: 'https://taskforge.dev/problems/validation-error',
+      title: 'Request validation failed',
+      status: 400,
+      detail: 'body/title must NOT have fewer than 1 characters',
+      instance: '/echo',
+      requestId: response.headers['x-request-id'],
+      errors: [{ path: '/body/title', message: 'must NOT have fewer than 1 characters' }]
+    })
+  })
+
+  await t.test('a missing property is named in the path', async (t) => {
+    const response = await app.inject({ method: 'POST', url: '/echo', payload: {} })
+    t.equal(response.statusCode, 400)
+    t.same(response.json().errors, [{ path: '/body/title', message: 'must have required property \'title\'' }])
+  })
+
+  await t.test('an unknown property is a 400, not dropped', async (t) => {
+    const response = await app.inject({ method: 'POST', url: '/echo', payload: { title: 'a', userId: 'x' } })
+    t.equal(response.statusCode, 400)
+    t.same(response.json().errors, [{ path: '/body/userId', message: 'must NOT have additional properties' }])
+  })
+
+  await t.test('malformed JSON', async (t) => {
+    const response = await app.inject({ method: 'POST', url: '/echo', headers: { 'content-type': 'application/json' }, payload: '{"title":' })
+    t.equal(response.statusCode, 400)
+    t.equal(response.headers['content-type'], PROBLEM)
+    t.equal(response.json().type, 'https://taskforge.dev/problems/malformed-json')
+  })
+
+  await t.test('a body over BODY_LIMIT is 413', async (t) => {
+    const response = await app.inject({ method: 'POST', url: '/echo', payload: { title: 'x'.repeat(4096) } })
+    t.equal(response.statusCode, 413)
+    t.equal(response.headers['content-type'], PROBLEM)
+    t.equal(response.json().type, 'https://taskforge.dev/problems/payload-too-large')
+  })
+
+  await t.test('a body that is not JSON is 415', async (t) => {
+    const response = await app.inject({ method: 'POST', url: '/echo', headers: { 'content-type': 'text/plain' }, payload: 'title=a' })
+    t.equal(response.statusCode, 415)
+    t.equal(response.headers['content-type'], PROBLEM)
+    t.equal(response.json().type, 'https://taskforge.dev/problems/unsupported-media-type')
+  })
+})
+
+t.test('typed domain errors map to their status', async (t) => {
+  const { app } = await buildTestApp(t)
+  app.get('/missing', () => { throw new NotFoundError('Task not found') })
+  const response = await app.inject({ method: 'GET', url: '/missing' })
+  t.equal(response.statusCode, 404)
+  t.same(response.json(), {
+    type: 'https://taskforge.dev/problems/not-found',
+    title: 'Not found',
+    status: 404,
+    detail: 'Task not found',
+    instance: '/missing',
+    requestId: response.headers['x-request-id']
+  })
+})
+
+t.test('a 5xx hides internals and logs them with the request id', async (t) => {
+  const { app, logs } = await buildTestApp(t)
+  app.get('/boom', () => { throw new Error('connection to 10.0.0.7 failed: password authentication failed for "admin"') })
+  app.get('/sql', async () => app.sql`select * from no_such_table where secret = ${'hunter2-secret'}`)
+
+  for (const url of ['/boom', '/sql']) {
+    const response = await app.inject({ method: 'GET', url, headers: { 'x-request-id': `req-${url.slice(1)}` } })
+    t.equal(response.statusCode, 500)
+    t.equal(response.headers['content-type'], PROBLEM)
+    const body = response.json()
+    t.equal(body.type, 'https://taskforge.dev/problems/internal-error')
+    t.equal(body.requestId, `req-${url.slice(1)}`)
+    t.notMatch(response.body, /10\.0\.0\.7|password|no_such_table|relation|select|at .*\.ts/)
+    const logged = logs.find((line) => line.requestId === `req-${url.slice(1)}` && line.level === 50)
+    t.ok(logged, 'the failure is logged at error level with the request id')
+  }
+  t.notMatch(JSON.stringify(logs), /hunter2-secret/, 'query parameters never reach the logs')
+})
