@@ -3,6 +3,7 @@ import Fastify, { type FastifyInstance } from 'fastify'
 import fp from 'fastify-plugin'
 import type { DestinationStream } from 'pino'
 import type { Config } from './config.js'
+import type { Sql } from './db/client.js'
 import db from './plugins/db.js'
 import docs from './plugins/docs.js'
 import errors from './plugins/errors.js'
@@ -20,13 +21,15 @@ declare module 'fastify' {
 export interface BuildAppOptions {
   /** Where log lines go instead of stdout; tests read them from here. */
   logStream?: DestinationStream
+  /** A database client the caller owns; by default the app opens (and migrates) the configured database. */
+  sql?: Sql
 }
 
 /** The composition root: ecosystem plugins, then ours, then routes. */
 export async function buildApp (config: Config, options: BuildAppOptions = {}): Promise<FastifyInstance> {
   const app = Fastify({
     loggerInstance: fastifyLogger(config, options.logStream),
-    ...requestIdServerOptions,
+    ...requestIdServerOptions(),
     bodyLimit: config.bodyLimit,
     ajv: {
       customOptions: {
@@ -47,7 +50,7 @@ export async function buildApp (config: Config, options: BuildAppOptions = {}): 
   await app.register(errors)
   await app.register(requestId)
   await app.register(docs)
-  await app.register(db)
+  await app.register(db, { sql: options.sql })
 
   await app.register(healthRoutes)
   return app

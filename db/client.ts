@@ -47,7 +47,7 @@ export async function pingDatabase (sql: Sql, timeoutMs: number): Promise<void> 
   const timeout = new Promise<never>((_resolve, reject) => {
     timer = setTimeout(() => {
       reject(new Error(`no answer within ${timeoutMs} ms`))
-      void query.cancel()
+      query.cancel()
     }, timeoutMs)
   })
   try {

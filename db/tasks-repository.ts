@@ -143,10 +143,11 @@ export function createTasksRepository (sql: Sql) {
     async update (userId: string, id: string, changes: TaskChanges, expectedVersion?: number): Promise<Task> {
       if (!isUuid(id)) throw new NotFoundError('Task not found')
       const columns = (Object.keys(changes) as (keyof TaskChanges)[]).filter((key) => changes[key] !== undefined)
-      const assignments = columns.length > 0 ? sql`${sql(changes, columns)},` : sql``
+      if (columns.length === 0) throw new TypeError('tasksRepository.update needs at least one change')
       const nextStatus = changes.status ?? null
+      // The column helper must sit right after `set` in this statement for postgres.js to build assignments.
       const rows = await sql<Task[]>`
-        update tasks set ${assignments}
+        update tasks set ${sql(changes, columns)},
           completed_at = case
             when coalesce(${nextStatus}::task_status, status) = 'done' then coalesce(completed_at, now())
           end,

@@ -9,8 +9,17 @@ declare module 'fastify' {
   }
 }
 
+export interface DbPluginOptions {
+  /** A client the caller owns (opened, migrated and closed elsewhere), e.g. to render the OpenAPI document without a server. */
+  sql?: Sql
+}
+
 /** Opens the database, brings its schema up to date, and closes it with the app. */
-export default fp(async (app) => {
+export default fp<DbPluginOptions>(async (app, options) => {
+  if (options.sql !== undefined) {
+    app.decorate('sql', options.sql)
+    return
+  }
   const database = await openDatabase(app.config.database, app.log)
   app.log.info(`database: ${database.description}`)
   try {

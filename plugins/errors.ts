@@ -26,7 +26,7 @@ const FASTIFY_PROBLEMS: Record<string, { slug: string; title: string }> = {
 type ValidationIssue = NonNullable<FastifyError['validation']>[number]
 
 function issuePath (context: string, issue: ValidationIssue): string {
-  const params = issue.params as Record<string, unknown>
+  const params = issue.params
   const child = typeof params.missingProperty === 'string'
     ? `/${params.missingProperty}`
     : typeof params.additionalProperty === 'string' ? `/${params.additionalProperty}` : ''

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto'
 import type { IncomingMessage } from 'node:http'
+import { LogController } from 'fastify'
 import fp from 'fastify-plugin'
 
 // Letters, digits and a few separators: enough for UUIDs, ULIDs and trace ids, too little for log injection.
@@ -12,11 +13,13 @@ export function requestIdFor (request: IncomingMessage): string {
 }
 
 /** Fastify server options: request ids come from requestIdFor and are logged as `requestId`. */
-export const requestIdServerOptions = {
-  requestIdHeader: false,
-  requestIdLogLabel: 'requestId',
-  genReqId: requestIdFor
-} as const
+export function requestIdServerOptions () {
+  return {
+    requestIdHeader: false,
+    genReqId: requestIdFor,
+    logController: new LogController({ requestIdLogLabel: 'requestId' })
+  } as const
+}
 
 /** Every response, errors included, carries the id its log lines carry. */
 export default fp((app) => {

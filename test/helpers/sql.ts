@@ -1,0 +1,15 @@
+import pino from 'pino'
+import type { Test } from 'tap'
+import { createSql, type Sql } from '../../db/client.js'
+import { createTestDatabase } from './database.js'
+
+/** A postgres.js client, configured as the app configures it, on a fresh migrated database. */
+export async function createTestSql (t: Test): Promise<Sql> {
+  const database = await createTestDatabase(t, { dropOnTeardown: false })
+  const sql = createSql(database.url, { poolMax: 4, statementTimeoutMs: 10_000, log: pino({ level: 'silent' }) })
+  t.teardown(async () => {
+    await sql.end()
+    await database.drop()
+  })
+  return sql
+}

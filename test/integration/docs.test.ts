@@ -1,0 +1,31 @@
+import { readFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import SwaggerParser from '@apidevtools/swagger-parser'
+import t from 'tap'
+import { renderOpenApi } from '../../scripts/openapi-document.js'
+import { buildTestApp } from '../helpers/app.js'
+import { PROJECT_ROOT } from '../helpers/test-server.js'
+
+t.test('/docs/json is a valid OpenAPI 3 document', async (t) => {
+  const { app } = await buildTestApp(t)
+  const response = await app.inject({ method: 'GET', url: '/docs/json' })
+  t.equal(response.statusCode, 200)
+  const document = response.json()
+  t.match(document.openapi, /^3\./)
+  await t.resolves(SwaggerParser.validate(structuredClone(document)), 'passes the OpenAPI validator')
+  t.ok(document.paths['/health/ready'], 'routes are described')
+  t.ok(document.components.schemas.Problem, 'the problem schema is a named component')
+})
+
+t.test('/docs serves Swagger UI', async (t) => {
+  const { app } = await buildTestApp(t)
+  const response = await app.inject({ method: 'GET', url: '/docs/' })
+  t.equal(response.statusCode, 200)
+  t.match(response.headers['content-type'], /text\/html/)
+  t.match(response.body, /swagger-ui/i)
+})
+
+t.test('the committed openapi.json is what the app generates (run `npm run openapi` after changing a route)', async (t) => {
+  const committed = await readFile(join(PROJECT_ROOT, 'openapi.json'), 'utf8')
+  t.equal(committed, await renderOpenApi())
+})
