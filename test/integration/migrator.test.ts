@@ -1,12 +1,12 @@
-import { mkdtemp, readdir, writeFile } from 'node:fs/promises'
+import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import pino from 'pino'
 import postgres from 'postgres'
 import t, { type Test } from 'tap'
 import { createSql } from '../../db/client.js'
 import { defaultMigrationsDirectory, migrate, MigrationError } from '../../db/migrator.js'
 import { createTestDatabase } from '../helpers/database.js'
-import pino from 'pino'
 
 const silent = pino({ level: 'silent' })
 
@@ -17,8 +17,9 @@ async function emptyDatabase (t: Test) {
   return sql
 }
 
-async function migrationsFolder (files: Record<string, string>): Promise<string> {
+async function migrationsFolder (t: Test, files: Record<string, string>): Promise<string> {
   const directory = await mkdtemp(join(tmpdir(), 'taskforge-migrations-'))
+  t.teardown(() => rm(directory, { recursive: true, force: true }))
   for (const [name, content] of Object.entries(files)) await writeFile(join(directory, name), content)
   return directory
 }
@@ -40,7 +41,7 @@ t.test('the project migrations apply in name order and are recorded with checksu
 
 t.test('order is by file name, and a failing migration leaves nothing behind', async (t) => {
   const sql = await emptyDatabase(t)
-  const directory = await migrationsFolder({
+  const directory = await migrationsFolder(t, {
     '0002_second.sql': 'insert into steps (name) values (\'second\');',
     '0001_first.sql': 'create table steps (n serial primary key, name text not null); insert into steps (name) values (\'first\');',
     '0003_broken.sql': 'insert into steps (name) values (\'third\'); select no_such_function();'
@@ -53,7 +54,7 @@ t.test('order is by file name, and a failing migration leaves nothing behind', a
 
 t.test('an applied migration that changed stops the migrator with a clear message', async (t) => {
   const sql = await emptyDatabase(t)
-  const directory = await migrationsFolder({ '0001_first.sql': 'create table a (id int);' })
+  const directory = await migrationsFolder(t, { '0001_first.sql': 'create table a (id int);' })
   await migrate(sql, { directory })
   await writeFile(join(directory, '0001_first.sql'), 'create table a (id bigint);')
   await writeFile(join(directory, '0002_second.sql'), 'create table b (id int);')
@@ -65,14 +66,14 @@ t.test('an applied migration that changed stops the migrator with a clear messag
 
 t.test('misnamed files are refused', async (t) => {
   const sql = await emptyDatabase(t)
-  const directory = await migrationsFolder({ '1_first.sql': 'select 1;' })
+  const directory = await migrationsFolder(t, { '1_first.sql': 'select 1;' })
   await t.rejects(migrate(sql, { directory }), { message: /must be named NNNN_lower_snake\.sql: 1_first\.sql/ })
 })
 
 t.test('instances starting together apply each migration exactly once', async (t) => {
   const database = await createTestDatabase(t, { migrated: false })
   // A slow migration widens the window in which a second instance could slip in.
-  const directory = await migrationsFolder({
+  const directory = await migrationsFolder(t, {
     '0001_counter.sql': 'create table runs (id serial primary key, at timestamptz default clock_timestamp());',
     '0002_slow.sql': 'select pg_sleep(0.3); insert into runs default values;',
     '0003_again.sql': 'insert into runs default values;'
