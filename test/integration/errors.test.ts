@@ -109,3 +109,27 @@ t.test('a 5xx hides internals and logs them with the request id', async (t) => {
   }
   t.notMatch(JSON.stringify(logs), /hunter2-secret/, 'query parameters never reach the logs')
 })
+
+t.test('database errors the app knows become typed problems', async (t) => {
+  const { app } = await buildTestApp(t, { DB_STATEMENT_TIMEOUT_MS: '200' })
+  app.get('/slow', async () => app.sql`select pg_sleep(2)`)
+  app.get('/duplicate', async () => {
+    await app.sql`insert into users (email, password_hash) values ('twice@example.io', 'x')`
+    return app.sql`insert into users (email, password_hash) values ('TWICE@example.io', 'x')`
+  })
+  app.get('/check', async () => app.sql`insert into users (email, password_hash, name) values ('c@example.io', 'secret-hash', '')`)
+
+  const slow = await app.inject({ method: 'GET', url: '/slow' })
+  t.equal(slow.statusCode, 503, 'a statement time-out is "try again later", not a crash')
+  t.equal(slow.headers['retry-after'], '5')
+  t.equal(slow.json().type, 'https://taskforge.dev/problems/service-unavailable')
+
+  const duplicate = await app.inject({ method: 'GET', url: '/duplicate' })
+  t.equal(duplicate.statusCode, 409)
+  t.equal(duplicate.json().type, 'https://taskforge.dev/problems/conflict')
+  t.notMatch(duplicate.body, /twice@example|users_email_lower_key|duplicate key/, 'no driver message leaks')
+
+  const check = await app.inject({ method: 'GET', url: '/check' })
+  t.equal(check.statusCode, 422)
+  t.notMatch(check.body, /secret-hash|violates/)
+})

@@ -1,0 +1,59 @@
+import { spawn, type ChildProcess } from 'node:child_process'
+import { once } from 'node:events'
+import { join } from 'node:path'
+import { createInterface } from 'node:readline'
+import type { Test } from 'tap'
+import { PROJECT_ROOT } from './test-server.js'
+
+export interface ServerProcess {
+  child: ChildProcess
+  /** http://127.0.0.1:PORT once it listens. */
+  baseUrl: string
+  /** Every log line so far, parsed. */
+  logs: Record<string, unknown>[]
+  stderr: () => string
+}
+
+/** Runs server.ts as `npm start` would, in a child process, on a free port; resolves once it listens. */
+export async function startServerProcess (t: Test, environment: NodeJS.ProcessEnv, timeoutMs = 30_000): Promise<ServerProcess> {
+  const child = spawn(process.execPath, ['--import', 'tsx', join(PROJECT_ROOT, 'server.ts')], {
+    cwd: PROJECT_ROOT,
+    env: { PATH: process.env.PATH, NODE_ENV: 'test', LOG_LEVEL: 'info', HOST: '127.0.0.1', PORT: '0', ...environment },
+    stdio: ['ignore', 'pipe', 'pipe']
+  })
+  t.teardown(async () => {
+    if (child.exitCode === null && child.signalCode === null) {
+      child.kill('SIGTERM')
+      await once(child, 'exit')
+    }
+  })
+  let stderr = ''
+  child.stderr.on('data', (chunk: Buffer) => { stderr += chunk.toString('utf8') })
+  const logs: Record<string, unknown>[] = []
+  const baseUrl = await new Promise<string>((resolve, reject) => {
+    const timer = setTimeout(() => { reject(new Error(`the server did not listen within ${timeoutMs} ms: ${stderr}`)) }, timeoutMs)
+    createInterface({ input: child.stdout }).on('line', (line) => {
+      const entry = JSON.parse(line) as Record<string, unknown>
+      logs.push(entry)
+      const match = /^Server listening at (http:\/\/127\.0\.0\.1:\d+)$/.exec(String(entry.msg))
+      if (match?.[1] !== undefined) { clearTimeout(timer); resolve(match[1]) }
+    })
+    child.once('exit', (code) => { clearTimeout(timer); reject(new Error(`the server exited with ${String(code)}: ${stderr}`)) })
+  })
+  return { child, baseUrl, logs, stderr: () => stderr }
+}
+
+/** Runs server.ts expecting it to refuse to start; resolves with its exit code and what it printed. */
+export async function runFailingServer (environment: NodeJS.ProcessEnv): Promise<{ code: number | null; stderr: string; stdout: string }> {
+  const child = spawn(process.execPath, ['--import', 'tsx', join(PROJECT_ROOT, 'server.ts')], {
+    cwd: PROJECT_ROOT,
+    env: { PATH: process.env.PATH, NODE_ENV: 'test', HOST: '127.0.0.1', PORT: '0', ...environment },
+    stdio: ['ignore', 'pipe', 'pipe']
+  })
+  let stdout = ''
+  let stderr = ''
+  child.stdout.on('data', (chunk: Buffer) => { stdout += chunk.toString('utf8') })
+  child.stderr.on('data', (chunk: Buffer) => { stderr += chunk.toString('utf8') })
+  const [code] = await once(child, 'exit') as [number | null]
+  return { code, stderr, stdout }
+}

@@ -1,0 +1,81 @@
+import { chmod, mkdir, mkdtemp, readFile, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { once } from 'node:events'
+import postgres from 'postgres'
+import t from 'tap'
+import { createTestDatabase } from '../helpers/database.js'
+import { runFailingServer, startServerProcess } from '../helpers/server-process.js'
+
+const STARTUP_BUDGET_MS = 15_000
+
+async function ready (baseUrl: string): Promise<{ status: number; body: unknown }> {
+  const response = await fetch(`${baseUrl}/health/ready`)
+  return { status: response.status, body: await response.json() }
+}
+
+/** Connects to the embedded server straight from DATA_DIR, as an operator would. */
+async function embeddedSql (dataDir: string) {
+  const { password } = JSON.parse(await readFile(join(dataDir, 'credentials.json'), 'utf8')) as { password: string }
+  const port = (await readFile(join(dataDir, 'pg', 'postmaster.pid'), 'utf8')).split('\n')[3]
+  return postgres({ host: '127.0.0.1', port: Number(port), user: 'postgres', password, database: 'taskforge', max: 1, onnotice: () => undefined })
+}
+
+t.test('with no DATABASE_URL: embedded PostgreSQL, ready, restart after kill -9 keeps the data', async (t) => {
+  const dataDir = await mkdtemp(join(tmpdir(), 'taskforge-server-'))
+  await chmod(dataDir, 0o755) // the postgres OS user must enter it when tests run as root
+  t.teardown(() => rm(dataDir, { recursive: true, force: true }))
+
+  const first = await startServerProcess(t, { DATA_DIR: dataDir }, STARTUP_BUDGET_MS)
+  t.same(await ready(first.baseUrl), { status: 200, body: { status: 'ok', checks: { database: 'ok' } } })
+  t.ok(first.logs.some((line) => /^database: embedded PostgreSQL at 127\.0\.0\.1:\d+\/taskforge/.test(String(line.msg))), 'the log says which database it uses')
+
+  const sql = await embeddedSql(dataDir)
+  await sql`insert into users (email, password_hash) values ('kept@example.io', 'x')`
+  await sql.end()
+
+  first.child.kill('SIGKILL')
+  await once(first.child, 'exit')
+
+  const second = await startServerProcess(t, { DATA_DIR: dataDir }, STARTUP_BUDGET_MS)
+  t.equal((await ready(second.baseUrl)).status, 200, 'a second start after kill -9 is ready')
+  t.ok(second.logs.some((line) => /left running by a previous run/.test(String(line.msg))), 'the orphaned server was found and stopped')
+  const again = await embeddedSql(dataDir)
+  t.teardown(() => again.end())
+  const rows = await again`select email from users`
+  t.same(rows.map((row) => String(row.email)), ['kept@example.io'], 'the data survived')
+
+  second.child.kill('SIGTERM')
+  const [code] = await once(second.child, 'exit') as [number | null]
+  t.equal(code, 0, 'SIGTERM closes cleanly')
+  await t.rejects(readFile(join(dataDir, 'pg', 'postmaster.pid')), { code: 'ENOENT' }, 'and stops its PostgreSQL')
+})
+
+t.test('with DATABASE_URL: that PostgreSQL is used', async (t) => {
+  const database = await createTestDatabase(t)
+  const server = await startServerProcess(t, { DATABASE_URL: database.url }, STARTUP_BUDGET_MS)
+  t.equal((await ready(server.baseUrl)).status, 200)
+  const described = server.logs.find((line) => String(line.msg).startsWith('database: '))
+  t.match(String(described?.msg), /^database: PostgreSQL at .+\/tf_test_\w+ \(DATABASE_URL\)$/)
+  t.notMatch(JSON.stringify(server.logs), new URL(database.url).password || '\0never\0', 'no password in the logs')
+})
+
+t.test('start-up failures print what to fix, not a stack trace', async (t) => {
+  await t.test('a bad variable', async (t) => {
+    const result = await runFailingServer({ PORT: 'eighty', DATABASE_URL: 'postgres://127.0.0.1:1/x' })
+    t.equal(result.code, 1)
+    t.match(result.stderr, /taskforge cannot start\. Invalid configuration:\n {2}- PORT: /)
+    t.notMatch(result.stderr, /\n\s+at /)
+  })
+
+  await t.test('a data directory the postgres user cannot reach (as root)', { skip: process.getuid?.() !== 0 && 'only root hands the server to the postgres user' }, async (t) => {
+    const parent = await mkdtemp(join(tmpdir(), 'taskforge-private-'))
+    t.teardown(() => rm(parent, { recursive: true, force: true }))
+    await mkdir(join(parent, 'data'))
+    await chmod(parent, 0o700)
+    const result = await runFailingServer({ DATA_DIR: join(parent, 'data') })
+    t.equal(result.code, 1)
+    t.match(result.stderr, new RegExp(`taskforge cannot start: .*${parent}`))
+    t.notMatch(result.stderr, /\n\s+at /)
+  })
+})
