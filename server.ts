@@ -2,7 +2,7 @@ import closeWithGrace from 'close-with-grace'
 import dotenv from 'dotenv'
 import { buildApp } from './app.js'
 import { ConfigError, loadConfig, type Config } from './config.js'
-import { EmbeddedPostgresError } from './db/embedded.js'
+import { EmbeddedPostgresError } from './db/embedded/index.js'
 import { MigrationError } from './db/migrator.js'
 
 const SHUTDOWN_GRACE_MS = 10_000

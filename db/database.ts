@@ -1,7 +1,7 @@
 import type { FastifyBaseLogger } from 'fastify'
 import type { Config } from '../config.js'
 import { createSql, describeDatabaseUrl, type Sql } from './client.js'
-import { startEmbeddedPostgres } from './embedded.js'
+import { startEmbeddedPostgres } from './embedded/index.js'
 
 export interface Database {
   sql: Sql

@@ -20,7 +20,7 @@ async function startServer (): Promise<{ url: string; stop: () => Promise<unknow
     const container = await new PostgreSqlContainer('postgres:18-alpine').start()
     return { url: container.getConnectionUri(), stop: () => container.stop() }
   }
-  const { startEmbeddedPostgres } = await import('../../db/embedded.js')
+  const { startEmbeddedPostgres } = await import('../../db/embedded/index.js')
   const server = await startEmbeddedPostgres({ dataDir: embeddedDataDir, database: 'postgres', log })
   return { url: server.url, stop: () => server.stop() }
 }

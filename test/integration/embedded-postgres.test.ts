@@ -10,7 +10,7 @@ import { fileURLToPath } from 'node:url'
 import Fastify, { type FastifyBaseLogger } from 'fastify'
 import postgres from 'postgres'
 import t, { type Test } from 'tap'
-import { EmbeddedPostgresError, startEmbeddedPostgres, type EmbeddedPostgres } from '../../db/embedded.js'
+import { EmbeddedPostgresError, startEmbeddedPostgres, type EmbeddedPostgres } from '../../db/embedded/index.js'
 
 const holderScript = fileURLToPath(new URL('../fixtures/embedded-holder.ts', import.meta.url))
 
