@@ -2,6 +2,9 @@ import { randomBytes } from 'node:crypto'
 import { Type, type Static, type TSchema } from '@sinclair/typebox'
 import { Value } from '@sinclair/typebox/value'
 
+const OWASP_ARGON2_MEMORY_KIB = 19_456
+const OWASP_ARGON2_TIME_COST = 2
+
 const Duration = (defaultValue: string) =>
   Type.String({ pattern: '^[0-9]+[smhd]?$', default: defaultValue, description: 'a whole number of seconds, or a number followed by s, m, h or d (e.g. 15m)' })
 
@@ -22,6 +25,10 @@ export const EnvironmentSchema = Type.Object({
   EMBEDDED_PG_PORT: Type.Optional(Type.Integer({ minimum: 1, maximum: 65535 })),
   JWT_SECRET: Type.Optional(Type.String()),
   ACCESS_TOKEN_TTL: Duration('15m'),
+  // OWASP's minimum for argon2id: 19 MiB, 2 passes, 1 lane. Raise them, never lower them in production.
+  ARGON2_MEMORY_KIB: Type.Integer({ minimum: 1024, maximum: 4 * 1024 * 1024, default: OWASP_ARGON2_MEMORY_KIB }),
+  ARGON2_TIME_COST: Type.Integer({ minimum: 1, maximum: 100, default: OWASP_ARGON2_TIME_COST }),
+  ARGON2_PARALLELISM: Type.Integer({ minimum: 1, maximum: 64, default: 1 }),
   REFRESH_TOKEN_TTL: Duration('30d'),
   CORS_ORIGINS: Type.String({ default: '' }),
   REDIS_URL: Type.Optional(Url(['redis', 'rediss'])),
@@ -50,6 +57,7 @@ export interface Config {
     jwtSecret: string
     accessTokenTtlSeconds: number
     refreshTokenTtlSeconds: number
+    argon2: { memoryCost: number; timeCost: number; parallelism: number }
   }
   corsOrigins: string[]
   redisUrl: string | undefined
@@ -104,6 +112,10 @@ export function loadConfig (source: NodeJS.ProcessEnv = process.env): Config {
     problems.push('DB_URL: is an alias of DATABASE_URL; set one of them, not two different values')
   }
 
+  if (env.NODE_ENV === 'production' && (env.ARGON2_MEMORY_KIB < OWASP_ARGON2_MEMORY_KIB || env.ARGON2_TIME_COST < OWASP_ARGON2_TIME_COST)) {
+    problems.push(`ARGON2_MEMORY_KIB, ARGON2_TIME_COST: below OWASP's minimum for argon2id (${OWASP_ARGON2_MEMORY_KIB} KiB, ${OWASP_ARGON2_TIME_COST} passes) in production`)
+  }
+
   let jwtSecret = env.JWT_SECRET
   if (jwtSecret === undefined || jwtSecret.length < MIN_SECRET_LENGTH) {
     if (env.NODE_ENV === 'production') {
@@ -127,7 +139,12 @@ export function loadConfig (source: NodeJS.ProcessEnv = process.env): Config {
       poolMax: env.DB_POOL_MAX,
       statementTimeoutMs: env.DB_STATEMENT_TIMEOUT_MS
     },
-    auth: { jwtSecret, accessTokenTtlSeconds, refreshTokenTtlSeconds },
+    auth: {
+      jwtSecret,
+      accessTokenTtlSeconds,
+      refreshTokenTtlSeconds,
+      argon2: { memoryCost: env.ARGON2_MEMORY_KIB, timeCost: env.ARGON2_TIME_COST, parallelism: env.ARGON2_PARALLELISM }
+    },
     corsOrigins: env.CORS_ORIGINS.split(',').map((origin) => origin.trim()).filter((origin) => origin !== ''),
     redisUrl: env.REDIS_URL,
     mail: { smtpUrl: env.SMTP_URL, from: env.MAIL_FROM },

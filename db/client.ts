@@ -3,6 +3,8 @@ import type { FastifyBaseLogger } from 'fastify'
 
 export type Sql = postgres.Sql
 export type TransactionSql = postgres.TransactionSql
+/** What repositories query through: the pool, or a transaction of it. */
+export type Queryable = Sql | TransactionSql
 
 export interface SqlOptions {
   poolMax: number

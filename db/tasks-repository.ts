@@ -1,5 +1,5 @@
 import { NotFoundError, PreconditionFailedError } from '../errors.js'
-import type { Sql } from './client.js'
+import type { Queryable } from './client.js'
 import { firstRow } from './rows.js'
 import { isUuid } from './uuid.js'
 
@@ -67,7 +67,7 @@ const SORT_COLUMNS: Record<TaskSortKey, string> = {
 
 export type TasksRepository = ReturnType<typeof createTasksRepository>
 
-export function createTasksRepository (sql: Sql) {
+export function createTasksRepository (sql: Queryable) {
   /** `and version = $n` when the caller holds a version (If-Match), nothing otherwise. */
   const versionGuard = (expectedVersion: number | undefined) =>
     expectedVersion === undefined ? sql`` : sql`and version = ${expectedVersion}`

@@ -1,5 +1,5 @@
 import { ConflictError } from '../errors.js'
-import type { Sql } from './client.js'
+import type { Queryable } from './client.js'
 import { isUniqueViolation } from './errors.js'
 import { firstRow } from './rows.js'
 import { isUuid } from './uuid.js'
@@ -29,7 +29,7 @@ export class EmailTakenError extends ConflictError {
 
 export type UsersRepository = ReturnType<typeof createUsersRepository>
 
-export function createUsersRepository (sql: Sql) {
+export function createUsersRepository (sql: Queryable) {
   return {
     async create (user: NewUser): Promise<User> {
       try {
@@ -50,6 +50,10 @@ export function createUsersRepository (sql: Sql) {
         select id, email, name, password_hash, created_at, updated_at
         from users where lower(email) = lower(${email})`
       return row === undefined ? null : { ...toUser(row), passwordHash: row.passwordHash }
+    },
+
+    async updatePasswordHash (id: string, passwordHash: string): Promise<void> {
+      await sql`update users set password_hash = ${passwordHash}, updated_at = now() where id = ${id}`
     },
 
     async findById (id: string): Promise<User | null> {

@@ -1,6 +1,26 @@
 import swagger from '@fastify/swagger'
 import swaggerUi from '@fastify/swagger-ui'
 import fp from 'fastify-plugin'
+import { PROBLEM_MEDIA_TYPE } from './problem.js'
+
+interface OpenApiResponse { content?: Record<string, unknown> }
+type OpenApiPaths = Record<string, Record<string, { responses?: Record<string, OpenApiResponse> } | undefined> | undefined>
+
+/** Error answers are sent as application/problem+json; route schemas cannot say so, the document can. */
+function describeProblemsAsProblemJson<T extends { paths?: object }> (document: T): T {
+  // The OpenAPI typings differ per version; this walk only needs their common shape.
+  const paths = (document.paths ?? {}) as OpenApiPaths
+  for (const operations of Object.values(paths)) {
+    for (const operation of Object.values(operations ?? {})) {
+      if (operation === undefined) continue
+      for (const [status, response] of Object.entries(operation.responses ?? {})) {
+        const json = response.content?.['application/json']
+        if (Number(status) >= 400 && json !== undefined) response.content = { [PROBLEM_MEDIA_TYPE]: json }
+      }
+    }
+  }
+  return document
+}
 
 /** OpenAPI built from the routes' TypeBox schemas, served as JSON and through Swagger UI at /docs. */
 export default fp(async (app) => {
@@ -13,6 +33,7 @@ export default fp(async (app) => {
         description: 'A task-manager HTTP API: accounts with rotating refresh tokens, per-user tasks with cursor paging, ETags and idempotent create. Errors are RFC 9457 problem details.'
       },
       tags: [
+        { name: 'auth', description: 'Accounts and tokens: short-lived JWT access tokens, rotating refresh tokens' },
         { name: 'health', description: 'Liveness and readiness' }
       ],
       components: {
@@ -21,6 +42,9 @@ export default fp(async (app) => {
         }
       }
     },
+    transformObject: (documents) => 'openapiObject' in documents
+      ? describeProblemsAsProblemJson(documents.openapiObject)
+      : documents.swaggerObject,
     refResolver: {
       // Shared schemas keep their own names ("Problem") in components.schemas.
       buildLocalReference: (json, _baseUri, _fragment, index) => typeof json.$id === 'string' ? json.$id : `def-${index}`

@@ -2,7 +2,8 @@ import { STATUS_CODES } from 'node:http'
 import { Type, type Static } from '@sinclair/typebox'
 import type { FastifyReply, FastifyRequest } from 'fastify'
 
-export const PROBLEM_CONTENT_TYPE = 'application/problem+json; charset=utf-8'
+export const PROBLEM_MEDIA_TYPE = 'application/problem+json'
+export const PROBLEM_CONTENT_TYPE = `${PROBLEM_MEDIA_TYPE}; charset=utf-8`
 const PROBLEM_BASE = 'https://taskforge.dev/problems/'
 
 /** RFC 9457 problem details, as API.md describes them; also the response schema of every 4xx/5xx. */

@@ -1,7 +1,7 @@
 import { Writable } from 'node:stream'
 import type { FastifyInstance } from 'fastify'
 import type { Test } from 'tap'
-import { buildApp } from '../../app.js'
+import { buildApp, type BuildAppOptions } from '../../app.js'
 import { loadConfig, type Config } from '../../config.js'
 import { createTestDatabase, type TestDatabase } from './database.js'
 
@@ -40,11 +40,11 @@ export function testConfig (databaseUrl: string, environment: NodeJS.ProcessEnv 
 }
 
 /** The whole app on a fresh migrated database of its own, closed and dropped when the test ends. */
-export async function buildTestApp (t: Test, environment: NodeJS.ProcessEnv = {}): Promise<TestApp> {
+export async function buildTestApp (t: Test, environment: NodeJS.ProcessEnv = {}, options: Pick<BuildAppOptions, 'clock'> = {}): Promise<TestApp> {
   const database = await createTestDatabase(t, { dropOnTeardown: false })
   const config = testConfig(database.url, environment)
   const { stream, logs } = captureLogs()
-  const app = await buildApp(config, { logStream: stream }).catch(async (error: unknown) => {
+  const app = await buildApp(config, { ...options, logStream: stream }).catch(async (error: unknown) => {
     await database.drop()
     throw error
   })

@@ -15,6 +15,16 @@ t.test('/docs/json is a valid OpenAPI 3 document', async (t) => {
   await t.resolves(SwaggerParser.validate(structuredClone(document)), 'passes the OpenAPI validator')
   t.ok(document.paths['/health/ready'], 'routes are described')
   t.ok(document.components.schemas.Problem, 'the problem schema is a named component')
+
+  const errorMediaTypes = new Set<string>()
+  for (const operations of Object.values<Record<string, { responses: Record<string, { content?: object }> }>>(document.paths)) {
+    for (const operation of Object.values(operations)) {
+      for (const [status, response] of Object.entries(operation.responses)) {
+        if (Number(status) >= 400) for (const mediaType of Object.keys(response.content ?? {})) errorMediaTypes.add(mediaType)
+      }
+    }
+  }
+  t.same([...errorMediaTypes], ['application/problem+json'], 'every error answer is documented as problem+json')
 })
 
 t.test('/docs serves Swagger UI', async (t) => {

@@ -1,0 +1,62 @@
+import type { Queryable } from './client.js'
+import { firstRow } from './rows.js'
+
+export type RevokeReason = 'logout' | 'reuse'
+
+/** A stored refresh token with what the rotation rules need of its family. */
+export interface RefreshTokenRecord {
+  familyId: string
+  userId: string
+  expiresAt: Date
+  spentAt: Date | null
+  familyRevokedAt: Date | null
+}
+
+export type RefreshTokensRepository = ReturnType<typeof createRefreshTokensRepository>
+
+/** SQL for refresh tokens and their families. Tokens arrive already hashed. */
+export function createRefreshTokensRepository (sql: Queryable) {
+  return {
+    async createFamily (userId: string, tokenHash: Buffer, expiresAt: Date): Promise<string> {
+      const rows = await sql<{ id: string }[]>`
+        insert into refresh_token_families (user_id, expires_at) values (${userId}, ${expiresAt}) returning id`
+      const familyId = firstRow(rows).id
+      await sql`insert into refresh_tokens (token_hash, family_id, expires_at) values (${tokenHash}, ${familyId}, ${expiresAt})`
+      return familyId
+    },
+
+    /**
+     * Finds a token and locks its family until the transaction ends, so that
+     * two uses of one token are decided one after the other. Call it inside a transaction.
+     */
+    async findAndLockFamily (tokenHash: Buffer): Promise<RefreshTokenRecord | null> {
+      const [row] = await sql<RefreshTokenRecord[]>`
+        select t.family_id, f.user_id, t.expires_at, t.spent_at, f.revoked_at as family_revoked_at
+        from refresh_tokens t join refresh_token_families f on f.id = t.family_id
+        where t.token_hash = ${tokenHash}
+        for update of f`
+      return row ?? null
+    },
+
+    /** Spends one token and adds its successor to the same family. */
+    async rotate (spentHash: Buffer, familyId: string, nextHash: Buffer, expiresAt: Date, now: Date): Promise<void> {
+      await sql`update refresh_tokens set spent_at = ${now} where token_hash = ${spentHash}`
+      await sql`insert into refresh_tokens (token_hash, family_id, expires_at) values (${nextHash}, ${familyId}, ${expiresAt})`
+      await sql`update refresh_token_families set expires_at = ${expiresAt} where id = ${familyId}`
+    },
+
+    async revokeFamily (familyId: string, reason: RevokeReason, now: Date): Promise<void> {
+      await sql`
+        update refresh_token_families set revoked_at = ${now}, revoked_reason = ${reason}
+        where id = ${familyId} and revoked_at is null`
+    },
+
+    /** Drops a user's expired and revoked families (their tokens go with them). */
+    async purgeDeadFamilies (userId: string, now: Date): Promise<number> {
+      const result = await sql`
+        delete from refresh_token_families
+        where user_id = ${userId} and (expires_at <= ${now} or revoked_at is not null)`
+      return result.count
+    }
+  }
+}

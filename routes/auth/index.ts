@@ -1,0 +1,101 @@
+import type { FastifyPluginCallbackTypebox } from '@fastify/type-provider-typebox'
+import type { FastifyInstance, preValidationHookHandler } from 'fastify'
+import type { User } from '../../db/users-repository.js'
+import { UnauthorizedError } from '../../errors.js'
+import { AuthResultSchema, LoginBody, problems, RefreshBody, RegisterBody, UserSchema } from './schemas.js'
+
+/** Emails and names are compared and stored without surrounding spaces; trim before the schema judges them. */
+const trimBodyStrings = (fields: string[]): preValidationHookHandler => (request, _reply, done) => {
+  const body = request.body
+  if (typeof body === 'object' && body !== null) {
+    const record = body as Record<string, unknown>
+    for (const field of fields) {
+      const value = record[field]
+      if (typeof value === 'string') record[field] = value.trim()
+    }
+  }
+  done()
+}
+
+function authResult (app: FastifyInstance, user: User, refreshToken: string) {
+  const access = app.services.accessTokens.issue(user.id)
+  return { user, accessToken: access.token, refreshToken, tokenType: 'Bearer' as const, expiresIn: access.expiresIn }
+}
+
+const authRoutes: FastifyPluginCallbackTypebox = (app, _options, done) => {
+  const { users, refreshTokens } = app.services
+  app.addSchema(UserSchema)
+  app.addSchema(AuthResultSchema)
+
+  app.post('/auth/register', {
+    schema: {
+      tags: ['auth'],
+      summary: 'Create an account and log in',
+      body: RegisterBody,
+      response: { 201: AuthResultSchema, 400: problems[400], 409: problems[409], 429: problems[429] }
+    },
+    preValidation: trimBodyStrings(['email', 'name'])
+  }, async (request, reply) => {
+    const user = await users.register({ email: request.body.email, password: request.body.password, name: request.body.name ?? null })
+    const refreshToken = await refreshTokens.issueForLogin(user.id)
+    return reply.code(201).send(authResult(app, user, refreshToken))
+  })
+
+  app.post('/auth/login', {
+    schema: {
+      tags: ['auth'],
+      summary: 'Exchange email and password for tokens',
+      body: LoginBody,
+      response: { 200: AuthResultSchema, 400: problems[400], 401: problems[401], 429: problems[429] }
+    },
+    preValidation: trimBodyStrings(['email'])
+  }, async (request) => {
+    const user = await users.authenticate(request.body.email, request.body.password)
+    return authResult(app, user, await refreshTokens.issueForLogin(user.id))
+  })
+
+  app.post('/auth/refresh', {
+    schema: {
+      tags: ['auth'],
+      summary: 'Spend a refresh token for a new token pair',
+      description: 'Each refresh token works once. Presenting a spent one again revokes every token of its login.',
+      body: RefreshBody,
+      response: { 200: AuthResultSchema, 400: problems[400], 401: problems[401], 429: problems[429] }
+    }
+  }, async (request) => {
+    const rotated = await refreshTokens.rotate(request.body.refreshToken)
+    const user = await users.findById(rotated.userId)
+    if (user === null) throw new UnauthorizedError('The account no longer exists')
+    return authResult(app, user, rotated.refreshToken)
+  })
+
+  app.post('/auth/logout', {
+    schema: {
+      tags: ['auth'],
+      summary: 'End a login: revoke its refresh tokens',
+      body: RefreshBody,
+      response: { 204: { type: 'null', description: 'Logged out' }, 400: problems[400], 401: problems[401], 429: problems[429] }
+    }
+  }, async (request, reply) => {
+    await refreshTokens.revoke(request.body.refreshToken)
+    return reply.code(204).send()
+  })
+
+  app.get('/auth/me', {
+    schema: {
+      tags: ['auth'],
+      summary: 'The user the access token belongs to',
+      security: [{ bearerAuth: [] }],
+      response: { 200: UserSchema, 401: problems[401], 429: problems[429] }
+    },
+    onRequest: app.authenticate
+  }, async (request) => {
+    const user = await users.findById(request.user.id)
+    if (user === null) throw new UnauthorizedError('The account no longer exists')
+    return user
+  })
+
+  done()
+}
+
+export default authRoutes

@@ -1,0 +1,36 @@
+import { Type, type Static } from '@sinclair/typebox'
+import { DateTime, problemResponse, reference } from '../shared-schemas.js'
+
+export const UserSchema = Type.Object({
+  id: Type.String({ format: 'uuid' }),
+  email: Type.String({ format: 'email' }),
+  name: Type.Union([Type.String(), Type.Null()]),
+  createdAt: DateTime()
+}, { $id: 'User', title: 'User' })
+
+export const AuthResultSchema = Type.Object({
+  user: reference<typeof UserSchema>('User'),
+  accessToken: Type.String({ description: 'A JWT to send as `Authorization: Bearer <token>`' }),
+  refreshToken: Type.String({ description: 'Opaque; exchange it at POST /auth/refresh (once) for a new pair' }),
+  tokenType: Type.Literal('Bearer'),
+  expiresIn: Type.Integer({ description: 'Lifetime of the access token in seconds' })
+}, { $id: 'AuthResult', title: 'AuthResult' })
+
+// Code points, not UTF-16 units: Ajv counts string length the way API.md does.
+const Email = Type.String({ format: 'email', maxLength: 254, description: 'Trimmed; unique regardless of letter case' })
+const Password = Type.String({ minLength: 8, maxLength: 128, description: '8 to 128 characters' })
+const Name = Type.String({ minLength: 1, maxLength: 100, pattern: '\\S' })
+const RefreshToken = Type.String({ minLength: 1, maxLength: 512 })
+
+export const RegisterBody = Type.Object({ email: Email, password: Password, name: Type.Optional(Name) }, { additionalProperties: false })
+export const LoginBody = Type.Object({ email: Type.String({ minLength: 1, maxLength: 254 }), password: Type.String({ minLength: 1, maxLength: 128 }) }, { additionalProperties: false })
+export const RefreshBody = Type.Object({ refreshToken: RefreshToken }, { additionalProperties: false })
+
+export type RegisterBody = Static<typeof RegisterBody>
+
+export const problems = {
+  400: problemResponse('The request is invalid'),
+  401: problemResponse('Missing, invalid or expired credentials'),
+  409: problemResponse('The email is already registered'),
+  429: problemResponse('Too many requests')
+}

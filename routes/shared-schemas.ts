@@ -1,0 +1,17 @@
+import { Type, type Static, type TSchema, type TUnsafe } from '@sinclair/typebox'
+import type { ProblemSchema } from '../plugins/problem.js'
+
+/**
+ * An RFC 3339 string on the wire, a Date in handlers: fast-json-stringify
+ * writes Dates as ISO strings, so responses return repository objects as they are.
+ */
+export const DateTime = (options: { description?: string } = {}): TUnsafe<Date> =>
+  Type.Unsafe<Date>({ type: 'string', format: 'date-time', ...options })
+
+/** A problem+json answer in a route's response schema, described for the docs. */
+export const problemResponse = (description: string): TUnsafe<Static<typeof ProblemSchema>> =>
+  reference<typeof ProblemSchema>('Problem', { description })
+
+/** A $ref to a schema registered with app.addSchema, typed as that schema. */
+export const reference = <T extends TSchema>(id: string, options: { description?: string } = {}): TUnsafe<Static<T>> =>
+  Type.Unsafe<Static<T>>(Type.Ref(id, options))

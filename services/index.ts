@@ -1,0 +1,28 @@
+import type { FastifyBaseLogger } from 'fastify'
+import type { Config } from '../config.js'
+import type { Sql } from '../db/client.js'
+import { createAccessTokens } from './access-tokens.js'
+import type { Clock } from './clock.js'
+import { createPasswordHasher } from './passwords.js'
+import { createRefreshTokens } from './refresh-tokens.js'
+import { createUsersService, type OnUserRegistered } from './users.js'
+
+export interface ServiceDependencies {
+  sql: Sql
+  config: Config
+  log: FastifyBaseLogger
+  clock: Clock
+  onUserRegistered?: OnUserRegistered
+}
+
+export type Services = ReturnType<typeof createServices>
+
+/** Wires the services to each other and to the database; the one place that knows them all. */
+export function createServices ({ sql, config, log, clock, onUserRegistered }: ServiceDependencies) {
+  const passwords = createPasswordHasher(config.auth.argon2)
+  return {
+    users: createUsersService({ sql, passwords, log, onRegistered: onUserRegistered }),
+    accessTokens: createAccessTokens({ secret: config.auth.jwtSecret, ttlSeconds: config.auth.accessTokenTtlSeconds, clock }),
+    refreshTokens: createRefreshTokens({ sql, ttlSeconds: config.auth.refreshTokenTtlSeconds, clock, log })
+  }
+}

@@ -1,0 +1,71 @@
+import type { FastifyBaseLogger } from 'fastify'
+import type { Sql, TransactionSql } from '../db/client.js'
+import { createUsersRepository, type User } from '../db/users-repository.js'
+import { UnauthorizedError } from '../errors.js'
+import type { PasswordHasher } from './passwords.js'
+
+export interface Registration {
+  /** Already trimmed and checked as an address by the caller's schema. */
+  email: string
+  password: string
+  name: string | null
+}
+
+/** Work that must commit or roll back with the new user row (the welcome email's job, for one). */
+export type OnUserRegistered = (tx: TransactionSql, user: User) => Promise<void>
+
+export interface UsersServiceOptions {
+  sql: Sql
+  passwords: PasswordHasher
+  log: FastifyBaseLogger
+  onRegistered?: OnUserRegistered
+}
+
+export type UsersService = ReturnType<typeof createUsersService>
+
+const BAD_CREDENTIALS = 'The email or password is incorrect'
+
+export function createUsersService ({ sql, passwords, log, onRegistered }: UsersServiceOptions) {
+  const users = createUsersRepository(sql)
+
+  return {
+    /** Creates the account; EmailTakenError when the address is in use in any letter case. */
+    async register (registration: Registration): Promise<User> {
+      // Hash before the transaction: it takes tens of milliseconds and needs no lock.
+      const passwordHash = await passwords.hash(registration.password)
+      const user = await sql.begin(async (tx) => {
+        const created = await createUsersRepository(tx).create({ email: registration.email, passwordHash, name: registration.name })
+        await onRegistered?.(tx, created)
+        return created
+      })
+      log.info({ userId: user.id }, 'user registered')
+      return user
+    },
+
+    /**
+     * The user these credentials belong to. An unknown email and a wrong
+     * password fail alike, after the same argon2 work, so neither the answer
+     * nor its timing says which addresses have accounts.
+     */
+    async authenticate (email: string, password: string): Promise<User> {
+      const found = await users.findByEmail(email)
+      if (found === null) {
+        await passwords.verifyNothing(password)
+        throw new UnauthorizedError(BAD_CREDENTIALS)
+      }
+      const verdict = await passwords.verify(found.passwordHash, password)
+      if (!verdict.valid) throw new UnauthorizedError(BAD_CREDENTIALS)
+      if (verdict.needsRehash) {
+        await users.updatePasswordHash(found.id, await passwords.hash(password))
+        log.info({ userId: found.id }, 'password re-hashed with current parameters')
+      }
+      const { passwordHash: _passwordHash, ...user } = found
+      log.info({ userId: user.id }, 'user logged in')
+      return user
+    },
+
+    findById (id: string): Promise<User | null> {
+      return users.findById(id)
+    }
+  }
+}

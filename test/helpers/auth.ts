@@ -1,0 +1,28 @@
+import type { FastifyInstance } from 'fastify'
+
+export interface AuthResult {
+  user: { id: string; email: string; name: string | null; createdAt: string }
+  accessToken: string
+  refreshToken: string
+  tokenType: 'Bearer'
+  expiresIn: number
+}
+
+let counter = 0
+
+/** Registers a fresh user through HTTP and returns the AuthResult. */
+export async function registerUser (app: FastifyInstance, overrides: { email?: string; password?: string; name?: string } = {}): Promise<AuthResult & { password: string }> {
+  counter += 1
+  const password = overrides.password ?? 'correct horse battery staple'
+  const response = await app.inject({
+    method: 'POST',
+    url: '/auth/register',
+    payload: { email: overrides.email ?? `user${counter}-${Date.now()}@example.io`, password, ...(overrides.name === undefined ? {} : { name: overrides.name }) }
+  })
+  if (response.statusCode !== 201) throw new Error(`registration failed: ${response.statusCode} ${response.body}`)
+  return { ...response.json<AuthResult>(), password }
+}
+
+export function bearer (token: string): { authorization: string } {
+  return { authorization: `Bearer ${token}` }
+}
