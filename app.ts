@@ -15,6 +15,7 @@ import services from './plugins/services.js'
 import { buildValidator } from './plugins/validation.js'
 import authRoutes from './routes/auth/index.js'
 import healthRoutes from './routes/health.js'
+import taskRoutes from './routes/tasks/index.js'
 import type { Clock } from './services/clock.js'
 
 declare module 'fastify' {
@@ -54,5 +55,6 @@ export async function buildApp (config: Config, options: BuildAppOptions = {}): 
 
   await app.register(healthRoutes)
   await app.register(authRoutes)
+  await app.register(taskRoutes)
   return app
 }

@@ -68,9 +68,9 @@ const SORT_COLUMNS: Record<TaskSortKey, string> = {
 export type TasksRepository = ReturnType<typeof createTasksRepository>
 
 export function createTasksRepository (sql: Queryable) {
-  /** `and version = $n` when the caller holds a version (If-Match), nothing otherwise. */
-  const versionGuard = (expectedVersion: number | undefined) =>
-    expectedVersion === undefined ? sql`` : sql`and version = ${expectedVersion}`
+  /** `and version = any($n)` when the caller holds versions (If-Match), nothing otherwise. */
+  const versionGuard = (expectedVersions: number[] | undefined) =>
+    expectedVersions === undefined ? sql`` : sql`and version = any(${expectedVersions}::int[])`
 
   /** Tells "no such task of yours" from "your copy is stale" after a guarded write touched no row. */
   async function explainMissedWrite (userId: string, id: string): Promise<never> {
@@ -94,6 +94,25 @@ export function createTasksRepository (sql: Queryable) {
     return sql`order by ${sql(SORT_COLUMNS[sort.key])} ${direction} ${nulls}, id ${direction}`
   }
 
+  /** The list statement, not yet sent: listByUser runs it, tests EXPLAIN it. */
+  function listStatement (userId: string, query: TaskListQuery) {
+    const conditions = [sql`user_id = ${userId}`]
+    if (query.statuses?.length) conditions.push(sql`status = any(${query.statuses}::task_status[])`)
+    if (query.priorities?.length) conditions.push(sql`priority = any(${query.priorities}::task_priority[])`)
+    if (query.tags?.length) conditions.push(sql`tags @> ${query.tags}::text[]`)
+    if (query.search !== undefined && query.search !== '') {
+      const pattern = `%${query.search.replace(/[\\%_]/g, '\\$&')}%`
+      conditions.push(sql`(title ilike ${pattern} or description ilike ${pattern})`)
+    }
+    if (query.dueBefore !== undefined) conditions.push(sql`due_at < ${query.dueBefore}`)
+    if (query.dueAfter !== undefined) conditions.push(sql`due_at > ${query.dueAfter}`)
+    if (query.after !== undefined) conditions.push(keysetCondition(query.sort, query.after))
+    const where = conditions.reduce((all, condition) => sql`${all} and ${condition}`)
+
+    // One extra row says whether another page follows.
+    return sql<Task[]>`select * from tasks where ${where} ${orderBy(query.sort)} limit ${query.limit + 1}`
+  }
+
   return {
     async create (userId: string, fields: TaskFields): Promise<Task> {
       const rows = await sql<Task[]>`
@@ -111,23 +130,10 @@ export function createTasksRepository (sql: Queryable) {
       return row ?? null
     },
 
-    async listByUser (userId: string, query: TaskListQuery): Promise<TaskPage> {
-      const conditions = [sql`user_id = ${userId}`]
-      if (query.statuses?.length) conditions.push(sql`status = any(${query.statuses}::task_status[])`)
-      if (query.priorities?.length) conditions.push(sql`priority = any(${query.priorities}::task_priority[])`)
-      if (query.tags?.length) conditions.push(sql`tags @> ${query.tags}::text[]`)
-      if (query.search !== undefined && query.search !== '') {
-        const pattern = `%${query.search.replace(/[\\%_]/g, '\\$&')}%`
-        conditions.push(sql`(title ilike ${pattern} or description ilike ${pattern})`)
-      }
-      if (query.dueBefore !== undefined) conditions.push(sql`due_at < ${query.dueBefore}`)
-      if (query.dueAfter !== undefined) conditions.push(sql`due_at > ${query.dueAfter}`)
-      if (query.after !== undefined) conditions.push(keysetCondition(query.sort, query.after))
-      const where = conditions.reduce((all, condition) => sql`${all} and ${condition}`)
+    listStatement,
 
-      // One extra row says whether another page follows.
-      const rows = await sql<Task[]>`
-        select * from tasks where ${where} ${orderBy(query.sort)} limit ${query.limit + 1}`
+    async listByUser (userId: string, query: TaskListQuery): Promise<TaskPage> {
+      const rows = await listStatement(userId, query)
       const items = rows.slice(0, query.limit)
       const lastItem = items.at(-1)
       const last = rows.length > query.limit && lastItem !== undefined
@@ -137,10 +143,10 @@ export function createTasksRepository (sql: Queryable) {
     },
 
     /**
-     * Applies the changes as one compare-and-set: with expectedVersion the row
-     * changes only if it still has that version. completedAt follows status.
+     * Applies the changes as one compare-and-set: with expectedVersions the row
+     * changes only if it still has one of them. completedAt follows status.
      */
-    async update (userId: string, id: string, changes: TaskChanges, expectedVersion?: number): Promise<Task> {
+    async update (userId: string, id: string, changes: TaskChanges, expectedVersions?: number[]): Promise<Task> {
       if (!isUuid(id)) throw new NotFoundError('Task not found')
       const columns = (Object.keys(changes) as (keyof TaskChanges)[]).filter((key) => changes[key] !== undefined)
       if (columns.length === 0) throw new TypeError('tasksRepository.update needs at least one change')
@@ -153,16 +159,16 @@ export function createTasksRepository (sql: Queryable) {
           end,
           version = version + 1,
           updated_at = now()
-        where id = ${id} and user_id = ${userId} ${versionGuard(expectedVersion)}
+        where id = ${id} and user_id = ${userId} ${versionGuard(expectedVersions)}
         returning *`
       return rows[0] ?? explainMissedWrite(userId, id)
     },
 
-    async delete (userId: string, id: string, expectedVersion?: number): Promise<void> {
+    async delete (userId: string, id: string, expectedVersions?: number[]): Promise<Task> {
       if (!isUuid(id)) throw new NotFoundError('Task not found')
-      const rows = await sql`
-        delete from tasks where id = ${id} and user_id = ${userId} ${versionGuard(expectedVersion)} returning id`
-      if (rows.length === 0) await explainMissedWrite(userId, id)
+      const rows = await sql<Task[]>`
+        delete from tasks where id = ${id} and user_id = ${userId} ${versionGuard(expectedVersions)} returning *`
+      return rows[0] ?? explainMissedWrite(userId, id)
     }
   }
 }

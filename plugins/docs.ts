@@ -34,6 +34,7 @@ export default fp(async (app) => {
       },
       tags: [
         { name: 'auth', description: 'Accounts and tokens: short-lived JWT access tokens, rotating refresh tokens' },
+        { name: 'tasks', description: 'Your tasks: cursor paging, filters, ETags and If-Match, idempotent create' },
         { name: 'health', description: 'Liveness and readiness' }
       ],
       components: {

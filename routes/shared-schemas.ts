@@ -15,3 +15,6 @@ export const problemResponse = (description: string): TUnsafe<Static<typeof Prob
 /** A $ref to a schema registered with app.addSchema, typed as that schema. */
 export const reference = <T extends TSchema>(id: string, options: { description?: string } = {}): TUnsafe<Static<T>> =>
   Type.Unsafe<Static<T>>(Type.Ref(id, options))
+
+/** A 204 answer: no body. */
+export const NoContent = Type.Null({ description: 'No content' })

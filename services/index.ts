@@ -5,6 +5,8 @@ import { createAccessTokens } from './access-tokens.js'
 import type { Clock } from './clock.js'
 import { createPasswordHasher } from './passwords.js'
 import { createRefreshTokens } from './refresh-tokens.js'
+import { createTaskCursors } from './task-cursor.js'
+import { createTasksService } from './tasks.js'
 import { createUsersService, type OnUserRegistered } from './users.js'
 
 export interface ServiceDependencies {
@@ -23,6 +25,7 @@ export function createServices ({ sql, config, log, clock, onUserRegistered }: S
   return {
     users: createUsersService({ sql, passwords, log, onRegistered: onUserRegistered }),
     accessTokens: createAccessTokens({ secret: config.auth.jwtSecret, ttlSeconds: config.auth.accessTokenTtlSeconds, clock }),
-    refreshTokens: createRefreshTokens({ sql, ttlSeconds: config.auth.refreshTokenTtlSeconds, clock, log })
+    refreshTokens: createRefreshTokens({ sql, ttlSeconds: config.auth.refreshTokenTtlSeconds, clock, log }),
+    tasks: createTasksService({ sql, cursors: createTaskCursors(config.auth.jwtSecret), clock, log })
   }
 }

@@ -1,21 +1,10 @@
 import type { FastifyPluginCallbackTypebox } from '@fastify/type-provider-typebox'
-import type { FastifyInstance, preValidationHookHandler } from 'fastify'
+import type { FastifyInstance } from 'fastify'
 import type { User } from '../../db/users-repository.js'
 import { UnauthorizedError } from '../../errors.js'
+import { trimBodyStrings } from '../trim.js'
+import { NoContent } from '../shared-schemas.js'
 import { AuthResultSchema, LoginBody, problems, RefreshBody, RegisterBody, UserSchema } from './schemas.js'
-
-/** Emails and names are compared and stored without surrounding spaces; trim before the schema judges them. */
-const trimBodyStrings = (fields: string[]): preValidationHookHandler => (request, _reply, done) => {
-  const body = request.body
-  if (typeof body === 'object' && body !== null) {
-    const record = body as Record<string, unknown>
-    for (const field of fields) {
-      const value = record[field]
-      if (typeof value === 'string') record[field] = value.trim()
-    }
-  }
-  done()
-}
 
 function authResult (app: FastifyInstance, user: User, refreshToken: string) {
   const access = app.services.accessTokens.issue(user.id)
@@ -74,11 +63,11 @@ const authRoutes: FastifyPluginCallbackTypebox = (app, _options, done) => {
       tags: ['auth'],
       summary: 'End a login: revoke its refresh tokens',
       body: RefreshBody,
-      response: { 204: { type: 'null', description: 'Logged out' }, 400: problems[400], 401: problems[401], 429: problems[429] }
+      response: { 204: NoContent, 400: problems[400], 401: problems[401], 429: problems[429] }
     }
   }, async (request, reply) => {
     await refreshTokens.revoke(request.body.refreshToken)
-    return reply.code(204).send()
+    return reply.code(204).send(null)
   })
 
   app.get('/auth/me', {

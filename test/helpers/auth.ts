@@ -26,3 +26,10 @@ export async function registerUser (app: FastifyInstance, overrides: { email?: s
 export function bearer (token: string): { authorization: string } {
   return { authorization: `Bearer ${token}` }
 }
+
+/** Logs an existing user in again through HTTP, e.g. after a test moved the clock past their token. */
+export async function loginUser (app: FastifyInstance, email: string, password: string): Promise<AuthResult> {
+  const response = await app.inject({ method: 'POST', url: '/auth/login', payload: { email, password } })
+  if (response.statusCode !== 200) throw new Error(`login failed: ${response.statusCode} ${response.body}`)
+  return response.json<AuthResult>()
+}

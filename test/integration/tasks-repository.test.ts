@@ -35,7 +35,7 @@ t.test('tasksRepository', async (t) => {
     t.match(renamed, { title: 'Renamed', tags: ['a'], version: 2, completedAt: null })
     t.ok(renamed.updatedAt >= task.updatedAt)
 
-    const done = await tasks.update(alice.id, task.id, { status: 'done' }, 2)
+    const done = await tasks.update(alice.id, task.id, { status: 'done' }, [2])
     t.equal(done.version, 3)
     t.ok(done.completedAt instanceof Date)
     const stillDone = await tasks.update(alice.id, task.id, { priority: 'high' })
@@ -48,18 +48,18 @@ t.test('tasksRepository', async (t) => {
 
   await t.test('update: a stale version is refused and changes nothing', async (t) => {
     const task = await tasks.create(alice.id, defaults)
-    await t.rejects(tasks.update(alice.id, task.id, { title: 'x' }, 7), { name: 'PreconditionFailedError', kind: 'precondition-failed' })
+    await t.rejects(tasks.update(alice.id, task.id, { title: 'x' }, [7]), { name: 'PreconditionFailedError', kind: 'precondition-failed' })
     t.same(await tasks.findForUser(alice.id, task.id), task)
     await t.rejects(tasks.update(bob.id, task.id, { title: 'x' }), { name: 'NotFoundError', kind: 'not-found' })
-    await t.rejects(tasks.update(bob.id, task.id, { title: 'x' }, 1), { name: 'NotFoundError', kind: 'not-found' }, 'another user\'s task is not found, stale or not')
+    await t.rejects(tasks.update(bob.id, task.id, { title: 'x' }, [1]), { name: 'NotFoundError', kind: 'not-found' }, 'another user\'s task is not found, stale or not')
     await t.rejects(tasks.update(alice.id, 'bad-id', { title: 'x' }), { name: 'NotFoundError', kind: 'not-found' })
   })
 
   await t.test('delete: owner only, versioned', async (t) => {
     const task = await tasks.create(alice.id, defaults)
     await t.rejects(tasks.delete(bob.id, task.id), { name: 'NotFoundError', kind: 'not-found' })
-    await t.rejects(tasks.delete(alice.id, task.id, 2), { name: 'PreconditionFailedError', kind: 'precondition-failed' })
-    await tasks.delete(alice.id, task.id, 1)
+    await t.rejects(tasks.delete(alice.id, task.id, [2]), { name: 'PreconditionFailedError', kind: 'precondition-failed' })
+    await tasks.delete(alice.id, task.id, [3, 1])
     t.equal(await tasks.findForUser(alice.id, task.id), null)
     await t.rejects(tasks.delete(alice.id, task.id), { name: 'NotFoundError', kind: 'not-found' })
   })
