@@ -8,7 +8,9 @@ import auth from './plugins/auth.js'
 import db from './plugins/db.js'
 import docs from './plugins/docs.js'
 import errors from './plugins/errors.js'
+import jobs from './plugins/jobs.js'
 import { fastifyLogger } from './plugins/logger.js'
+import mailer from './plugins/mailer.js'
 import { ProblemSchema } from './plugins/problem.js'
 import requestId, { requestIdServerOptions } from './plugins/request-id.js'
 import services from './plugins/services.js'
@@ -50,6 +52,8 @@ export async function buildApp (config: Config, options: BuildAppOptions = {}): 
   await app.register(requestId)
   await app.register(docs)
   await app.register(db, { sql: options.sql })
+  await app.register(mailer)
+  await app.register(jobs)
   await app.register(services, { clock: options.clock })
   await app.register(auth)
 

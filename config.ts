@@ -34,6 +34,11 @@ export const EnvironmentSchema = Type.Object({
   REDIS_URL: Type.Optional(Url(['redis', 'rediss'])),
   SMTP_URL: Type.Optional(Url(['smtp', 'smtps'])),
   MAIL_FROM: Type.String({ minLength: 3, default: 'taskforge <no-reply@taskforge.local>' }),
+  JOBS_CONCURRENCY: Type.Integer({ minimum: 0, maximum: 256, default: 4 }),
+  JOBS_POLL_INTERVAL_MS: Type.Integer({ minimum: 10, maximum: 600_000, default: 2000 }),
+  JOBS_LEASE_MS: Type.Integer({ minimum: 300, maximum: 3_600_000, default: 60_000 }),
+  JOBS_MAX_ATTEMPTS: Type.Integer({ minimum: 1, maximum: 100, default: 5 }),
+  JOBS_RETRY_BASE_MS: Type.Integer({ minimum: 1, maximum: 3_600_000, default: 1000 }),
   BODY_LIMIT: Type.Integer({ minimum: 1024, maximum: 100 * 1024 * 1024, default: 1024 * 1024 }),
   RATE_LIMIT_MAX: Type.Integer({ minimum: 1, default: 300 }),
   AUTH_RATE_LIMIT_MAX: Type.Integer({ minimum: 1, default: 10 })
@@ -62,6 +67,14 @@ export interface Config {
   corsOrigins: string[]
   redisUrl: string | undefined
   mail: { smtpUrl: string | undefined; from: string }
+  jobs: {
+    /** 0: this instance enqueues but runs no worker. */
+    concurrency: number
+    pollIntervalMs: number
+    leaseMs: number
+    maxAttempts: number
+    retryBaseMs: number
+  }
   bodyLimit: number
   rateLimit: { max: number; authMax: number }
   /** Things worth a log line once the logger exists (e.g. a generated secret). */
@@ -148,6 +161,13 @@ export function loadConfig (source: NodeJS.ProcessEnv = process.env): Config {
     corsOrigins: env.CORS_ORIGINS.split(',').map((origin) => origin.trim()).filter((origin) => origin !== ''),
     redisUrl: env.REDIS_URL,
     mail: { smtpUrl: env.SMTP_URL, from: env.MAIL_FROM },
+    jobs: {
+      concurrency: env.JOBS_CONCURRENCY,
+      pollIntervalMs: env.JOBS_POLL_INTERVAL_MS,
+      leaseMs: env.JOBS_LEASE_MS,
+      maxAttempts: env.JOBS_MAX_ATTEMPTS,
+      retryBaseMs: env.JOBS_RETRY_BASE_MS
+    },
     bodyLimit: env.BODY_LIMIT,
     rateLimit: { max: env.RATE_LIMIT_MAX, authMax: env.AUTH_RATE_LIMIT_MAX },
     warnings

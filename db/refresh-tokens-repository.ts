@@ -26,15 +26,18 @@ export function createRefreshTokensRepository (sql: Queryable) {
     },
 
     /**
-     * Finds a token and locks its family until the transaction ends, so that
-     * two uses of one token are decided one after the other. Call it inside a transaction.
+     * Finds a token and locks it and its family until the transaction ends,
+     * so that two uses of one token are decided one after the other. Both rows
+     * are locked because, after waiting for a lock, PostgreSQL re-reads only
+     * the rows it locked: locking the family alone would show the second use
+     * the token as it was before the first one spent it. Call it inside a transaction.
      */
     async findAndLockFamily (tokenHash: Buffer): Promise<RefreshTokenRecord | null> {
       const [row] = await sql<RefreshTokenRecord[]>`
         select t.family_id, f.user_id, t.expires_at, t.spent_at, f.revoked_at as family_revoked_at
         from refresh_tokens t join refresh_token_families f on f.id = t.family_id
         where t.token_hash = ${tokenHash}
-        for update of f`
+        for update of t, f`
       return row ?? null
     },
 

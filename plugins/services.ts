@@ -15,6 +15,6 @@ export interface ServicesPluginOptions {
 
 /** The business services, built once on the app's database and config. */
 export default fp<ServicesPluginOptions>((app, options, done) => {
-  app.decorate('services', createServices({ sql: app.sql, config: app.config, log: app.log, clock: options.clock ?? systemClock }))
+  app.decorate('services', createServices({ sql: app.sql, config: app.config, log: app.log, clock: options.clock ?? systemClock, jobs: app.jobs }))
   done()
-}, { name: 'services', dependencies: ['config', 'db'] })
+}, { name: 'services', dependencies: ['config', 'db', 'jobs'] })

@@ -9,7 +9,7 @@ import { createSql } from '../db/client.js'
  * connects on the first query, and rendering sends none).
  */
 export async function renderOpenApi (): Promise<string> {
-  const config = loadConfig({ NODE_ENV: 'test', LOG_LEVEL: 'silent', JWT_SECRET: 'openapi-rendering-needs-no-real-secret' })
+  const config = loadConfig({ NODE_ENV: 'test', LOG_LEVEL: 'silent', JWT_SECRET: 'openapi-rendering-needs-no-real-secret', JOBS_CONCURRENCY: '0' })
   const sql = createSql('postgres://127.0.0.1:1/unused', { poolMax: 1, statementTimeoutMs: 1000, log: pino({ level: 'silent' }) })
   const app = await buildApp(config, { sql })
   try {

@@ -1,29 +1,39 @@
 import type { FastifyBaseLogger } from 'fastify'
 import type { Config } from '../config.js'
 import type { Sql } from '../db/client.js'
+import type { jobCatalog } from './jobs/catalog.js'
+import type { JobQueue } from './jobs/queue.js'
 import { createAccessTokens } from './access-tokens.js'
 import type { Clock } from './clock.js'
 import { createPasswordHasher } from './passwords.js'
 import { createRefreshTokens } from './refresh-tokens.js'
 import { createTaskCursors } from './task-cursor.js'
 import { createTasksService } from './tasks.js'
-import { createUsersService, type OnUserRegistered } from './users.js'
+import { createUsersService } from './users.js'
 
 export interface ServiceDependencies {
   sql: Sql
   config: Config
   log: FastifyBaseLogger
   clock: Clock
-  onUserRegistered?: OnUserRegistered
+  jobs: JobQueue<typeof jobCatalog>
 }
 
 export type Services = ReturnType<typeof createServices>
 
 /** Wires the services to each other and to the database; the one place that knows them all. */
-export function createServices ({ sql, config, log, clock, onUserRegistered }: ServiceDependencies) {
+export function createServices ({ sql, config, log, clock, jobs }: ServiceDependencies) {
   const passwords = createPasswordHasher(config.auth.argon2)
   return {
-    users: createUsersService({ sql, passwords, log, onRegistered: onUserRegistered }),
+    users: createUsersService({
+      sql,
+      passwords,
+      log,
+      // The welcome email is queued in the transaction that creates the user: both or neither.
+      onRegistered: async (tx, user) => {
+        await jobs.enqueue('welcome-email', { userId: user.id, email: user.email, name: user.name }, { sql: tx })
+      }
+    }),
     accessTokens: createAccessTokens({ secret: config.auth.jwtSecret, ttlSeconds: config.auth.accessTokenTtlSeconds, clock }),
     refreshTokens: createRefreshTokens({ sql, ttlSeconds: config.auth.refreshTokenTtlSeconds, clock, log }),
     tasks: createTasksService({ sql, cursors: createTaskCursors(config.auth.jwtSecret), clock, log })

@@ -39,18 +39,24 @@ export function testConfig (databaseUrl: string, environment: NodeJS.ProcessEnv 
   })
 }
 
+export interface TestAppOptions extends Pick<BuildAppOptions, 'clock'> {
+  /** Run on this database (e.g. one a killed server left behind) instead of a fresh one; the caller drops it. */
+  database?: TestDatabase
+}
+
 /** The whole app on a fresh migrated database of its own, closed and dropped when the test ends. */
-export async function buildTestApp (t: Test, environment: NodeJS.ProcessEnv = {}, options: Pick<BuildAppOptions, 'clock'> = {}): Promise<TestApp> {
-  const database = await createTestDatabase(t, { dropOnTeardown: false })
+export async function buildTestApp (t: Test, environment: NodeJS.ProcessEnv = {}, { database: given, ...options }: TestAppOptions = {}): Promise<TestApp> {
+  const database = given ?? await createTestDatabase(t, { dropOnTeardown: false })
   const config = testConfig(database.url, environment)
   const { stream, logs } = captureLogs()
+  const dropDatabase = given === undefined ? database.drop : async () => undefined
   const app = await buildApp(config, { ...options, logStream: stream }).catch(async (error: unknown) => {
-    await database.drop()
+    await dropDatabase()
     throw error
   })
   t.teardown(async () => {
     await app.close()
-    await database.drop()
+    await dropDatabase()
   })
   return { app, config, database, logs }
 }

@@ -228,11 +228,13 @@ t.test('POST /auth/refresh and /auth/logout', async (t) => {
     t.equal((await refresh(otherLogin.json<AuthResult>().refreshToken)).statusCode, 200, 'other logins of the user are untouched')
   })
 
-  await t.test('two concurrent refreshes with one token: exactly one succeeds', async (t) => {
-    const { refreshToken } = await registerUser(app)
-    const answers = await Promise.all(Array.from({ length: 5 }, () => refresh(refreshToken)))
-    const statuses = answers.map((response) => response.statusCode).sort()
-    t.same(statuses, [200, 401, 401, 401, 401])
+  await t.test('concurrent refreshes with one token: exactly one succeeds', async (t) => {
+    for (let round = 0; round < 5; round++) {
+      const { refreshToken } = await registerUser(app)
+      const answers = await Promise.all(Array.from({ length: 5 }, () => refresh(refreshToken)))
+      const statuses = answers.map((response) => response.statusCode).sort()
+      t.same(statuses, [200, 401, 401, 401, 401], `round ${round}`)
+    }
   })
 
   await t.test('an access token is never a refresh token; unknown and malformed ones are refused', async (t) => {

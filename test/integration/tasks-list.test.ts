@@ -49,7 +49,9 @@ t.test('GET /tasks', async (t) => {
   await t.test('the first page: 20 newest first, a cursor and a Link to the next', async (t) => {
     const first = await page('')
     t.equal(first.items.length, 20)
-    t.same(first.items.map((task) => task.id), [...created].reverse().slice(0, 20).map((task) => task.id))
+    // Newest first; tasks made in the same millisecond are ordered by id, descending too.
+    const newestFirst = [...created].sort((x, y) => Date.parse(y.createdAt) - Date.parse(x.createdAt) || (x.id < y.id ? 1 : -1))
+    t.same(first.items.map((task) => task.id), newestFirst.slice(0, 20).map((task) => task.id))
     t.type(first.nextCursor, 'string')
     t.equal(first.link, `</tasks?cursor=${encodeURIComponent(first.nextCursor ?? '')}>; rel="next"`)
     const last = await page('?limit=100')

@@ -1,0 +1,130 @@
+import type postgres from 'postgres'
+import type { Queryable } from './client.js'
+import { firstRow } from './rows.js'
+
+export const JOB_STATES = ['queued', 'running', 'done', 'dead'] as const
+export type JobState = typeof JOB_STATES[number]
+
+export interface Job {
+  id: string
+  type: string
+  payload: unknown
+  state: JobState
+  attempts: number
+  maxAttempts: number
+  runAt: Date
+  lockedBy: string | null
+  lockedUntil: Date | null
+  lastError: string | null
+  createdAt: Date
+  updatedAt: Date
+  finishedAt: Date | null
+}
+
+export interface NewJob {
+  type: string
+  payload: postgres.JSONValue
+  maxAttempts: number
+  runAt?: Date
+}
+
+// Whoever enqueues also notifies: PostgreSQL delivers it at commit, to every listening instance.
+export const JOBS_CHANNEL = 'taskforge_jobs'
+
+export type JobsRepository = ReturnType<typeof createJobsRepository>
+
+/** The SQL of the job queue. Times come from the database clock, shared by every instance. */
+export function createJobsRepository (sql: Queryable) {
+  return {
+    /** Inserts with the caller's client: inside their transaction, the job commits or rolls back with their work. */
+    async enqueue (job: NewJob): Promise<string> {
+      const rows = await sql<{ id: string }[]>`
+        insert into jobs (type, payload, max_attempts, run_at)
+        values (${job.type}, ${sql.json(job.payload)}, ${job.maxAttempts}, coalesce(${job.runAt ?? null}::timestamptz, now()))
+        returning id`
+      await sql`select pg_notify(${JOBS_CHANNEL}, ${job.type})`
+      return firstRow(rows).id
+    },
+
+    /**
+     * Claims up to `limit` due jobs for this worker. SKIP LOCKED lets workers
+     * of several instances claim side by side without waiting on each other
+     * or taking the same job.
+     */
+    async claim (workerId: string, limit: number, leaseMs: number): Promise<Job[]> {
+      return sql<Job[]>`
+        with due as (
+          select id from jobs
+          where state = 'queued' and run_at <= now()
+          order by run_at, id
+          limit ${limit}
+          for update skip locked
+        )
+        update jobs set state = 'running', attempts = jobs.attempts + 1, locked_by = ${workerId},
+          locked_until = now() + ${leaseMs} * interval '1 millisecond', updated_at = now()
+        from due where jobs.id = due.id
+        returning jobs.*`
+    },
+
+    /** Extends the lease of a job this worker still holds; false if it lost it. */
+    async renewLease (id: string, workerId: string, leaseMs: number): Promise<boolean> {
+      const rows = await sql`
+        update jobs set locked_until = now() + ${leaseMs} * interval '1 millisecond'
+        where id = ${id} and state = 'running' and locked_by = ${workerId}
+        returning id`
+      return rows.length > 0
+    },
+
+    async markDone (id: string, workerId: string): Promise<void> {
+      await sql`
+        update jobs set state = 'done', finished_at = now(), updated_at = now(), locked_by = null, locked_until = null
+        where id = ${id} and state = 'running' and locked_by = ${workerId}`
+    },
+
+    /** A failed attempt: queued again after retryInMs, or dead when out of attempts. */
+    async markFailed (id: string, workerId: string, error: string, retryInMs: number | null): Promise<void> {
+      await sql`
+        update jobs set
+          state = ${retryInMs === null ? 'dead' : 'queued'}::job_state,
+          run_at = case when ${retryInMs === null} then run_at else now() + ${retryInMs ?? 0} * interval '1 millisecond' end,
+          finished_at = case when ${retryInMs === null} then now() end,
+          last_error = ${error}, updated_at = now(), locked_by = null, locked_until = null
+        where id = ${id} and state = 'running' and locked_by = ${workerId}`
+    },
+
+    /** Hands unfinished jobs back at shutdown; the interrupted attempt does not count. */
+    async release (ids: string[], workerId: string): Promise<void> {
+      if (ids.length === 0) return
+      await sql`
+        update jobs set state = 'queued', attempts = greatest(attempts - 1, 0), run_at = now(),
+          locked_by = null, locked_until = null, updated_at = now()
+        where id = any(${ids}::bigint[]) and state = 'running' and locked_by = ${workerId}`
+    },
+
+    /** Jobs whose worker died (lease ran out): queued again, or dead if that was their last attempt. */
+    async reclaimExpired (): Promise<number> {
+      const rows = await sql`
+        update jobs set
+          state = case when attempts >= max_attempts then 'dead' else 'queued' end::job_state,
+          finished_at = case when attempts >= max_attempts then now() end,
+          last_error = 'the worker running it stopped before it finished (lease expired)',
+          run_at = now(), locked_by = null, locked_until = null, updated_at = now()
+        where state = 'running' and locked_until < now()
+        returning id`
+      return rows.length
+    },
+
+    async purgeFinished (olderThanMs: number): Promise<number> {
+      const rows = await sql`
+        delete from jobs where state = 'done' and finished_at < now() - ${olderThanMs} * interval '1 millisecond' returning id`
+      return rows.length
+    },
+
+    async countByState (): Promise<Record<JobState, number>> {
+      const rows = await sql<{ state: JobState; count: number }[]>`select state, count(*)::int as count from jobs group by state`
+      const counts = Object.fromEntries(JOB_STATES.map((state) => [state, 0])) as Record<JobState, number>
+      for (const row of rows) counts[row.state] = row.count
+      return counts
+    }
+  }
+}

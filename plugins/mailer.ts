@@ -1,0 +1,20 @@
+import fp from 'fastify-plugin'
+import { createMailer, type Mailer } from '../services/mail.js'
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    mailer: Mailer
+  }
+}
+
+/** Outgoing mail: SMTP_URL's server, or the log when none is configured. */
+export default fp((app, _options, done) => {
+  const mailer = createMailer({ smtpUrl: app.config.mail.smtpUrl, from: app.config.mail.from, log: app.log })
+  app.log.info(mailer.kind === 'smtp' ? 'mail: sending over SMTP (SMTP_URL)' : 'mail: SMTP_URL is not set, so mail is simulated: written to the log, not sent')
+  app.decorate('mailer', mailer)
+  app.addHook('onClose', (_instance, next) => {
+    mailer.close()
+    next()
+  })
+  done()
+}, { name: 'mailer', dependencies: ['config'] })

@@ -1,0 +1,31 @@
+import { Type, type Static, type TSchema } from '@sinclair/typebox'
+
+/** What the queue knows of a job type: its payload's schema and how hard to try. */
+export interface JobDefinition<S extends TSchema = TSchema> {
+  payload: S
+  /** Attempts before the job is dead; the worker's default when absent. */
+  maxAttempts?: number
+  /** A run that takes longer is aborted and counts as a failed attempt. */
+  timeoutMs?: number
+}
+
+/** Every job type of the app, in one place. Payloads are checked against these at enqueue time. */
+export const jobCatalog = {
+  'welcome-email': {
+    payload: Type.Object({
+      userId: Type.String({ pattern: '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$' }),
+      email: Type.String({ minLength: 3, maxLength: 254 }),
+      name: Type.Union([Type.String(), Type.Null()])
+    }, { additionalProperties: false }),
+    timeoutMs: 60_000
+  }
+} satisfies Record<string, JobDefinition>
+
+export type JobCatalog = Record<string, JobDefinition>
+export type AppJobType = keyof typeof jobCatalog
+export type JobPayload<C extends JobCatalog, T extends keyof C> = Static<C[T]['payload']>
+
+/** A handler per type. It may run more than once for one job (delivery is at least once), so it must be safe to repeat. */
+export type JobHandlers<C extends JobCatalog> = {
+  [T in keyof C]: (payload: JobPayload<C, T>, context: { jobId: string; attempt: number; signal: AbortSignal }) => Promise<void>
+}

@@ -1,0 +1,36 @@
+import { Value } from '@sinclair/typebox/value'
+import type postgres from 'postgres'
+import type { Queryable } from '../../db/client.js'
+import { createJobsRepository } from '../../db/jobs-repository.js'
+import type { JobCatalog, JobPayload } from './catalog.js'
+
+export class InvalidJobError extends Error {
+  override name = 'InvalidJobError'
+}
+
+export interface EnqueueOptions {
+  /** The client to insert with: pass the caller's transaction so the job commits with its work. */
+  sql?: Queryable
+  /** Not before this time. */
+  runAt?: Date
+}
+
+export type JobQueue<C extends JobCatalog> = ReturnType<typeof createJobQueue<C>>
+
+/** Enqueues jobs of the catalog's types, refusing unknown types and payloads that break their schema. */
+export function createJobQueue<C extends JobCatalog> (catalog: C, defaults: { sql: Queryable; maxAttempts: number }) {
+  return {
+    async enqueue<T extends keyof C & string> (type: T, payload: JobPayload<C, T>, options: EnqueueOptions = {}): Promise<string> {
+      const definition = catalog[type]
+      if (definition === undefined) throw new InvalidJobError(`unknown job type "${type}"`)
+      const problem = Value.Errors(definition.payload, payload).First()
+      if (problem !== undefined) throw new InvalidJobError(`bad payload for job "${type}": ${problem.path || '/'} ${problem.message}`)
+      return createJobsRepository(options.sql ?? defaults.sql).enqueue({
+        type,
+        payload: payload as postgres.JSONValue,
+        maxAttempts: definition.maxAttempts ?? defaults.maxAttempts,
+        ...(options.runAt === undefined ? {} : { runAt: options.runAt })
+      })
+    }
+  }
+}

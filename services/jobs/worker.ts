@@ -1,0 +1,223 @@
+import { randomUUID } from 'node:crypto'
+import { hostname } from 'node:os'
+import type { FastifyBaseLogger } from 'fastify'
+import type { Sql } from '../../db/client.js'
+import { createJobsRepository, JOBS_CHANNEL, type Job } from '../../db/jobs-repository.js'
+import { retryDelayMs, type BackoffOptions } from './backoff.js'
+import type { JobCatalog, JobHandlers } from './catalog.js'
+
+export type JobOutcome = 'succeeded' | 'retried' | 'dead'
+
+export interface WorkerOptions<C extends JobCatalog> {
+  sql: Sql
+  catalog: C
+  handlers: JobHandlers<C>
+  log: FastifyBaseLogger
+  /** Jobs run at once by this worker. */
+  concurrency: number
+  /** How often to look for due jobs when no notification came. */
+  pollIntervalMs: number
+  /** How long a claim holds without renewal; renewed every third of it while the job runs. */
+  leaseMs: number
+  backoff: BackoffOptions
+  /** Default per-run time limit for types that set none. */
+  timeoutMs: number
+  /** How long done jobs are kept before they are purged. */
+  retentionMs: number
+  /** Called after every run, e.g. for metrics. */
+  onOutcome?: (type: string, outcome: JobOutcome, durationMs: number) => void
+}
+
+const HOUSEKEEPING_INTERVAL_MS = 60_000
+
+/**
+ * Drains the jobs table: claims due jobs in batches (SKIP LOCKED, so any
+ * number of instances share one queue), runs them with bounded concurrency,
+ * renews their leases while they run, and records each outcome.
+ */
+export class JobWorker<C extends JobCatalog> {
+  readonly id = `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`
+  private readonly jobs
+  private readonly running = new Map<string, { job: Job; abort: AbortController; done: Promise<void> }>()
+  private state: 'idle' | 'started' | 'stopping' | 'stopped' = 'idle'
+  private wakeUp: (() => void) | undefined
+  /** Set by wake(): work may be due, so the next sleep is skipped (a notification during a claim is not lost). */
+  private woken = false
+  private loop: Promise<void> | undefined
+  private unlisten: (() => Promise<void>) | undefined
+  private lastHousekeeping = 0
+
+  constructor (private readonly options: WorkerOptions<C>) {
+    this.jobs = createJobsRepository(options.sql)
+  }
+
+  async start (): Promise<void> {
+    if (this.state !== 'idle') return
+    this.state = 'started'
+    await this.subscribe()
+    this.loop = this.run()
+    this.options.log.info({ workerId: this.id, concurrency: this.options.concurrency }, 'job worker started')
+  }
+
+  /** Look for work now rather than at the next poll. */
+  wake (): void {
+    this.woken = true
+    this.wakeUp?.()
+  }
+
+  /**
+   * Stops claiming, waits up to timeoutMs for running jobs, then aborts the
+   * rest and hands them back to the queue for another worker or the next start.
+   */
+  async close (timeoutMs: number): Promise<void> {
+    if (this.state !== 'started') return
+    this.state = 'stopping'
+    this.wake()
+    await this.loop
+    await this.unlisten?.().catch(() => undefined)
+    const finished = Promise.all([...this.running.values()].map((run) => run.done))
+    const timedOut = await Promise.race([finished.then(() => false), sleep(timeoutMs).then(() => true)])
+    if (timedOut) {
+      const unfinished = [...this.running.values()]
+      for (const run of unfinished) run.abort.abort(new Error('the worker is shutting down'))
+      await this.jobs.release(unfinished.map((run) => run.job.id), this.id).catch((error: unknown) => {
+        this.options.log.error({ err: error }, 'could not release unfinished jobs; their leases will expire')
+      })
+      this.options.log.warn({ jobIds: unfinished.map((run) => run.job.id) }, 'shut down with jobs unfinished: released to the queue')
+    }
+    this.state = 'stopped'
+    this.options.log.info({ workerId: this.id }, 'job worker stopped')
+  }
+
+  private async run (): Promise<void> {
+    while (this.state === 'started') {
+      let claimed = 0
+      this.woken = false
+      try {
+        await this.housekeeping()
+        claimed = await this.claimAndStart()
+      } catch (error) {
+        // The database may be away for a while: log, wait a poll, try again.
+        this.options.log.error({ err: error }, 'job worker could not reach the queue')
+      }
+      // A full batch suggests more is due: go again at once unless every slot is busy.
+      const busy = this.running.size >= this.options.concurrency
+      if (claimed === 0 || busy) await this.sleepUntilWoken(this.options.pollIntervalMs)
+    }
+  }
+
+  private async claimAndStart (): Promise<number> {
+    const free = this.options.concurrency - this.running.size
+    if (free <= 0) return 0
+    const claimed = await this.jobs.claim(this.id, free, this.options.leaseMs)
+    for (const job of claimed) this.startRun(job)
+    if (claimed.length > 0) this.options.log.debug({ count: claimed.length, workerId: this.id }, 'jobs claimed')
+    return claimed.length
+  }
+
+  private startRun (job: Job): void {
+    const abort = new AbortController()
+    const done = this.execute(job, abort).finally(() => {
+      this.running.delete(job.id)
+      this.wake() // a slot is free
+    })
+    this.running.set(job.id, { job, abort, done })
+  }
+
+  private async execute (job: Job, abort: AbortController): Promise<void> {
+    const log = this.options.log.child({ jobId: job.id, jobType: job.type, attempt: job.attempts })
+    const started = performance.now()
+    const renewal = setInterval(() => {
+      this.jobs.renewLease(job.id, this.id, this.options.leaseMs).then((held) => {
+        if (!held) abort.abort(new Error('lost the lease on this job'))
+      }, (error: unknown) => { log.warn({ err: error }, 'could not renew a job lease') })
+    }, Math.max(100, Math.floor(this.options.leaseMs / 3)))
+    const definition = this.options.catalog[job.type]
+    const timeout = setTimeout(() => { abort.abort(new Error('the job ran out of time')) }, definition?.timeoutMs ?? this.options.timeoutMs)
+    try {
+      const handler = this.options.handlers[job.type]
+      if (definition === undefined || handler === undefined) throw new Error(`no handler for job type "${job.type}"`)
+      await raceAbort(handler(job.payload as never, { jobId: job.id, attempt: job.attempts, signal: abort.signal }), abort.signal)
+      await this.jobs.markDone(job.id, this.id)
+      log.info({ durationMs: Math.round(performance.now() - started) }, 'job done')
+      this.options.onOutcome?.(job.type, 'succeeded', performance.now() - started)
+    } catch (error) {
+      if (this.state !== 'started' && abort.signal.aborted) return // released by close()
+      await this.recordFailure(job, error, log, performance.now() - started)
+    } finally {
+      clearInterval(renewal)
+      clearTimeout(timeout)
+    }
+  }
+
+  private async recordFailure (job: Job, error: unknown, log: FastifyBaseLogger, durationMs: number): Promise<void> {
+    const message = error instanceof Error ? error.message : String(error)
+    const lastAttempt = job.attempts >= job.maxAttempts
+    const retryInMs = lastAttempt ? null : retryDelayMs(job.attempts, this.options.backoff)
+    try {
+      await this.jobs.markFailed(job.id, this.id, message.slice(0, 2000), retryInMs)
+    } catch (recordError) {
+      log.error({ err: recordError }, 'could not record a job failure; its lease will expire and it will run again')
+      return
+    }
+    if (retryInMs === null) {
+      log.error({ err: error, attempts: job.attempts }, 'job dead: out of attempts')
+      this.options.onOutcome?.(job.type, 'dead', durationMs)
+    } else {
+      log.warn({ err: error, retryInMs }, 'job failed; will retry')
+      this.options.onOutcome?.(job.type, 'retried', durationMs)
+    }
+  }
+
+  /**
+   * LISTEN for enqueue notifications. Without them the worker still finds
+   * every job by polling, so a failure here is logged and retried, never fatal.
+   */
+  private async subscribe (): Promise<void> {
+    try {
+      const subscription = await this.options.sql.listen(JOBS_CHANNEL, () => { this.wake() })
+      this.unlisten = () => subscription.unlisten()
+    } catch (error) {
+      this.options.log.warn({ err: error }, 'job worker cannot listen for notifications yet; polling meanwhile')
+    }
+  }
+
+  /** Now and then: listen if not yet, requeue jobs of dead workers, purge old done jobs. */
+  private async housekeeping (): Promise<void> {
+    if (this.unlisten === undefined) await this.subscribe()
+    const now = Date.now()
+    const reclaimed = await this.jobs.reclaimExpired()
+    if (reclaimed > 0) this.options.log.warn({ count: reclaimed }, 'requeued jobs whose worker stopped (lease expired)')
+    if (now - this.lastHousekeeping < HOUSEKEEPING_INTERVAL_MS) return
+    this.lastHousekeeping = now
+    const purged = await this.jobs.purgeFinished(this.options.retentionMs)
+    if (purged > 0) this.options.log.debug({ count: purged }, 'purged finished jobs')
+  }
+
+  private async sleepUntilWoken (ms: number): Promise<void> {
+    if (this.state !== 'started' || this.woken) return
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(finish, ms)
+      this.wakeUp = finish
+      function finish (): void {
+        clearTimeout(timer)
+        resolve()
+      }
+    })
+    this.wakeUp = undefined
+  }
+}
+
+function sleep (ms: number): Promise<void> {
+  return new Promise((resolve) => { setTimeout(resolve, ms).unref() })
+}
+
+/** Settles with the work, or rejects when the signal aborts first (a handler that ignores its signal cannot hold the worker). */
+function raceAbort<T> (work: Promise<T>, signal: AbortSignal): Promise<T> {
+  return new Promise((resolve, reject) => {
+    const onAbort = () => { reject(signal.reason instanceof Error ? signal.reason : new Error('aborted')) }
+    if (signal.aborted) { onAbort(); return }
+    signal.addEventListener('abort', onAbort, { once: true })
+    work.then(resolve, reject).finally(() => { signal.removeEventListener('abort', onAbort) })
+  })
+}

@@ -1,0 +1,151 @@
+import pino from 'pino'
+import t from 'tap'
+import { createSql } from '../../db/client.js'
+import { createJobQueue } from '../../services/jobs/queue.js'
+import { createTestDatabase } from '../helpers/database.js'
+import { createTestWorker, eventually, jobById, testCatalog } from '../helpers/jobs.js'
+import { createTestSql } from '../helpers/sql.js'
+
+t.test('enqueue refuses unknown types and bad payloads', async (t) => {
+  const sql = await createTestSql(t)
+  const queue = createJobQueue(testCatalog, { sql, maxAttempts: 5 })
+  await t.rejects(queue.enqueue('no-such-job' as 'test-job', { n: 1 }), { name: 'InvalidJobError', message: /unknown job type "no-such-job"/ })
+  await t.rejects(queue.enqueue('test-job', { n: 'one' } as never), { name: 'InvalidJobError', message: /bad payload for job "test-job": \/n/ })
+  await t.rejects(queue.enqueue('test-job', { n: 1, extra: true } as never), { name: 'InvalidJobError' })
+  const [row] = await sql`select count(*)::int as n from jobs`
+  t.equal(row?.n, 0)
+  const id = await queue.enqueue('test-job', { n: 1 })
+  t.match(await jobById(sql, id), { type: 'test-job', payload: { n: 1 }, state: 'queued', attempts: 0, maxAttempts: 3 }, 'the type\'s own maxAttempts wins')
+})
+
+t.test('enqueue inside a transaction commits or rolls back with it', async (t) => {
+  const sql = await createTestSql(t)
+  const queue = createJobQueue(testCatalog, { sql, maxAttempts: 5 })
+  await sql.begin(async (tx) => { await queue.enqueue('test-job', { n: 1 }, { sql: tx }) })
+  await t.rejects(sql.begin(async (tx) => {
+    await queue.enqueue('test-job', { n: 2 }, { sql: tx })
+    throw new Error('the caller\'s work failed')
+  }))
+  const rows = await sql`select payload from jobs`
+  t.same(rows.map((row) => row.payload as unknown), [{ n: 1 }])
+})
+
+t.test('a job that succeeds is done; one that fails is retried with backoff, then dead with its last error', async (t) => {
+  const sql = await createTestSql(t)
+  const queue = createJobQueue(testCatalog, { sql, maxAttempts: 5 })
+  const attempts = new Map<number, number>()
+  const outcomes: string[] = []
+  const worker = createTestWorker(t, sql, {
+    'test-job': async ({ n }) => {
+      attempts.set(n, (attempts.get(n) ?? 0) + 1)
+      if (n === 2 && (attempts.get(n) ?? 0) < 2) throw new Error('flaky once')
+      if (n === 3) throw new Error(`always fails (try ${attempts.get(n) ?? 0})`)
+    },
+    'slow-job': async () => undefined
+  }, { onOutcome: (type, outcome) => outcomes.push(`${type}:${outcome}`) })
+  await worker.start()
+  const ok = await queue.enqueue('test-job', { n: 1 })
+  const flaky = await queue.enqueue('test-job', { n: 2 })
+  const doomed = await queue.enqueue('test-job', { n: 3 })
+
+  t.match(await eventually(async () => { const job = await jobById(sql, ok); return job?.state === 'done' && job }), { attempts: 1, lastError: null, finishedAt: Date })
+  t.match(await eventually(async () => { const job = await jobById(sql, flaky); return job?.state === 'done' && job }), { attempts: 2 })
+  const dead = await eventually(async () => { const job = await jobById(sql, doomed); return job?.state === 'dead' && job })
+  t.match(dead, { attempts: 3, lastError: 'always fails (try 3)', finishedAt: Date })
+  t.equal(attempts.get(3), 3, 'maxAttempts runs, no more')
+  t.same(outcomes.filter((outcome) => outcome.endsWith('dead')), ['test-job:dead'])
+  t.ok(outcomes.includes('test-job:retried'))
+})
+
+t.test('a failed job waits for its backoff before the next attempt', async (t) => {
+  const sql = await createTestSql(t)
+  const queue = createJobQueue(testCatalog, { sql, maxAttempts: 5 })
+  const worker = createTestWorker(t, sql, {
+    'test-job': async () => { throw new Error('no') },
+    'slow-job': async () => undefined
+  }, { backoff: { baseMs: 60_000, maxMs: 60_000 } })
+  await worker.start()
+  const id = await queue.enqueue('test-job', { n: 1 })
+  const job = await eventually(async () => { const found = await jobById(sql, id); return found?.lastError !== null && found?.state === 'queued' && found })
+  t.equal(job.attempts, 1)
+  const waitMs = job.runAt.getTime() - job.updatedAt.getTime()
+  t.ok(waitMs >= 30_000 && waitMs <= 60_000, `retry scheduled ${waitMs} ms later`)
+})
+
+t.test('a job whose worker died is run again once its lease expires', async (t) => {
+  const sql = await createTestSql(t)
+  const queue = createJobQueue(testCatalog, { sql, maxAttempts: 5 })
+  const id = await queue.enqueue('test-job', { n: 7 })
+  // A worker that claimed the job and vanished: running, lease already over.
+  await sql`update jobs set state = 'running', attempts = 1, locked_by = 'dead-worker', locked_until = now() - interval '1 second' where id = ${id}`
+  const ran: number[] = []
+  const worker = createTestWorker(t, sql, { 'test-job': async ({ n }) => { ran.push(n) }, 'slow-job': async () => undefined })
+  await worker.start()
+  const job = await eventually(async () => { const found = await jobById(sql, id); return found?.state === 'done' && found })
+  t.same(ran, [7])
+  t.equal(job.attempts, 2, 'the lost attempt counts')
+})
+
+t.test('a long job keeps its lease while it runs: no second run', async (t) => {
+  const sql = await createTestSql(t)
+  const queue = createJobQueue(testCatalog, { sql, maxAttempts: 5 })
+  let runs = 0
+  const handlers = { 'test-job': async () => undefined, 'slow-job': async ({ ms }: { ms: number }) => { runs += 1; await new Promise((resolve) => setTimeout(resolve, ms)) } }
+  const first = createTestWorker(t, sql, handlers, { leaseMs: 400 })
+  const second = createTestWorker(t, sql, handlers, { leaseMs: 400 })
+  await first.start()
+  await second.start()
+  const id = await queue.enqueue('slow-job', { ms: 1500 })
+  const job = await eventually(async () => { const found = await jobById(sql, id); return found?.state === 'done' && found })
+  t.equal(runs, 1, 'ran once, though it outlived its lease three times over')
+  t.equal(job.attempts, 1)
+})
+
+t.test('app.close() waits for a running job; a job past the time-out is released to the queue', async (t) => {
+  const sql = await createTestSql(t)
+  const queue = createJobQueue(testCatalog, { sql, maxAttempts: 5 })
+  const started: number[] = []
+  const worker = createTestWorker(t, sql, {
+    'test-job': async () => undefined,
+    'slow-job': async ({ ms }) => { started.push(ms); await new Promise((resolve) => setTimeout(resolve, ms)) }
+  })
+  await worker.start()
+  const short = await queue.enqueue('slow-job', { ms: 400 })
+  const long = await queue.enqueue('slow-job', { ms: 4000 })
+  await eventually(async () => started.length === 2 || undefined)
+  const closing = Date.now()
+  await worker.close(1000)
+  const took = Date.now() - closing
+  t.ok(took >= 300 && took < 2500, `close waited for the running job, then gave up (${took} ms)`)
+  t.match(await jobById(sql, short), { state: 'done' }, 'the job that fit in the time-out finished')
+  t.match(await jobById(sql, long), { state: 'queued', attempts: 0, lockedBy: null }, 'the other is queued again for the next worker, its attempt not counted')
+})
+
+t.test('two workers on one database handle 500 jobs exactly once', async (t) => {
+  const database = await createTestDatabase(t, { dropOnTeardown: false })
+  const pools = [0, 1, 2].map(() => createSql(database.url, { poolMax: 4, statementTimeoutMs: 10_000, log: pino({ level: 'silent' }) }))
+  t.teardown(async () => {
+    await Promise.all(pools.map((pool) => pool.end()))
+    await database.drop()
+  })
+  const [producer, firstPool, secondPool] = pools as [typeof pools[0], typeof pools[0], typeof pools[0]]
+  const handled = new Map<number, string[]>()
+  const handlerFor = (name: string) => ({
+    'test-job': async ({ n }: { n: number }) => { handled.set(n, [...(handled.get(n) ?? []), name]) },
+    'slow-job': async () => undefined
+  })
+  const a = createTestWorker(t, firstPool, handlerFor('a'), { concurrency: 8 })
+  const b = createTestWorker(t, secondPool, handlerFor('b'), { concurrency: 8 })
+  await Promise.all([a.start(), b.start()])
+  const queue = createJobQueue(testCatalog, { sql: producer, maxAttempts: 5 })
+  for (let n = 0; n < 500; n++) await queue.enqueue('test-job', { n })
+
+  await eventually(async () => {
+    const [row] = await producer`select count(*)::int as n from jobs where state = 'done'`
+    return row?.n === 500 || undefined
+  }, 30_000, '500 jobs done')
+  t.equal(handled.size, 500, 'every job ran')
+  t.ok([...handled.values()].every((runs) => runs.length === 1), 'none ran twice')
+  const byWorker = [...handled.values()].flat().reduce<Record<string, number>>((counts, name) => ({ ...counts, [name]: (counts[name] ?? 0) + 1 }), {})
+  t.ok((byWorker.a ?? 0) > 0 && (byWorker.b ?? 0) > 0, `both workers took a share (${JSON.stringify(byWorker)})`)
+})
