@@ -1,22 +1,28 @@
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
+import type { SpanExporter } from '@opentelemetry/sdk-trace-node'
 import Fastify, { type FastifyInstance } from 'fastify'
 import fp from 'fastify-plugin'
 import type { DestinationStream } from 'pino'
 import type { Config } from './config.js'
 import type { Sql } from './db/client.js'
 import auth from './plugins/auth.js'
+import availability from './plugins/availability.js'
 import db from './plugins/db.js'
 import docs from './plugins/docs.js'
-import errors from './plugins/errors.js'
+import errors, { frameworkErrors } from './plugins/errors.js'
 import jobs from './plugins/jobs.js'
 import { fastifyLogger } from './plugins/logger.js'
 import mailer from './plugins/mailer.js'
+import observability from './plugins/observability.js'
 import { ProblemSchema } from './plugins/problem.js'
+import rateLimits from './plugins/rate-limits.js'
 import requestId, { requestIdServerOptions } from './plugins/request-id.js'
+import security from './plugins/security.js'
 import services from './plugins/services.js'
 import { buildValidator } from './plugins/validation.js'
 import authRoutes from './routes/auth/index.js'
 import healthRoutes from './routes/health.js'
+import metricsRoutes from './routes/metrics.js'
 import taskRoutes from './routes/tasks/index.js'
 import type { Clock } from './services/clock.js'
 
@@ -33,6 +39,13 @@ export interface BuildAppOptions {
   sql?: Sql
   /** The time services see (token expiry); tests move it. */
   clock?: Clock
+  /** Tests: spans go to this exporter (an InMemorySpanExporter) as they end, whatever OTEL_EXPORTER_OTLP_ENDPOINT says. */
+  traceExporter?: SpanExporter
+}
+
+/** TRUST_PROXY=n: believe the n proxies nearest to us (Fastify's types have no number form). */
+function trustHops (hops: number) {
+  return (_address: string, hop: number) => hop < hops
 }
 
 /** The composition root: ecosystem plugins, then ours, then routes. */
@@ -41,6 +54,12 @@ export async function buildApp (config: Config, options: BuildAppOptions = {}): 
     loggerInstance: fastifyLogger(config, options.logStream),
     ...requestIdServerOptions(),
     bodyLimit: config.bodyLimit,
+    trustProxy: typeof config.trustProxy === 'number' ? trustHops(config.trustProxy) : config.trustProxy,
+    // plugins/availability.ts answers requests that arrive while closing, as a problem.
+    return503OnClosing: false,
+    // Long enough for any id a client might paste (malformed ids get the 404 API.md promises); longer is a 414 problem.
+    routerOptions: { maxParamLength: 500 },
+    frameworkErrors,
     schemaController: { compilersFactory: { buildValidator } }
   }).withTypeProvider<TypeBoxTypeProvider>()
 
@@ -50,14 +69,20 @@ export async function buildApp (config: Config, options: BuildAppOptions = {}): 
   app.addSchema(ProblemSchema)
   await app.register(errors)
   await app.register(requestId)
+  // Before every plugin with request hooks, so that a request's span and log scope exist when they run.
+  await app.register(observability, { traceExporter: options.traceExporter })
+  await app.register(availability)
+  await app.register(security)
   await app.register(docs)
   await app.register(db, { sql: options.sql })
   await app.register(mailer)
   await app.register(jobs)
   await app.register(services, { clock: options.clock })
   await app.register(auth)
+  await app.register(rateLimits)
 
   await app.register(healthRoutes)
+  await app.register(metricsRoutes)
   await app.register(authRoutes)
   await app.register(taskRoutes)
   return app

@@ -17,6 +17,10 @@ export const EnvironmentSchema = Type.Object({
   HOST: Type.String({ minLength: 1, default: '0.0.0.0' }),
   PORT: Type.Integer({ minimum: 0, maximum: 65535, default: 3000 }),
   LOG_LEVEL: Type.Union(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((level) => Type.Literal(level)), { default: 'info' }),
+  METRICS_ENABLED: Type.Boolean({ default: true }),
+  METRICS_TOKEN: Type.Optional(Type.String({ minLength: 16 })),
+  OTEL_EXPORTER_OTLP_ENDPOINT: Type.Optional(Url(['http', 'https'])),
+  OTEL_SERVICE_NAME: Type.String({ minLength: 1, default: 'taskforge' }),
   DATABASE_URL: Type.Optional(Url(['postgres', 'postgresql'])),
   DB_URL: Type.Optional(Url(['postgres', 'postgresql'])),
   DB_POOL_MAX: Type.Integer({ minimum: 1, maximum: 1000, default: 10 }),
@@ -41,7 +45,11 @@ export const EnvironmentSchema = Type.Object({
   JOBS_RETRY_BASE_MS: Type.Integer({ minimum: 1, maximum: 3_600_000, default: 1000 }),
   BODY_LIMIT: Type.Integer({ minimum: 1024, maximum: 100 * 1024 * 1024, default: 1024 * 1024 }),
   RATE_LIMIT_MAX: Type.Integer({ minimum: 1, default: 300 }),
-  AUTH_RATE_LIMIT_MAX: Type.Integer({ minimum: 1, default: 10 })
+  AUTH_RATE_LIMIT_MAX: Type.Integer({ minimum: 1, default: 10 }),
+  TRUST_PROXY: Type.String({ pattern: '^(true|false|[0-9]+|[0-9a-fA-F.:/]+(,[0-9a-fA-F.:/]+)*)$', default: 'false', description: 'true, false, a number of hops, or addresses/CIDRs separated by commas' }),
+  SHUTDOWN_DELAY_MS: Type.Integer({ minimum: 0, maximum: 120_000, default: 0 }),
+  SHUTDOWN_TIMEOUT_MS: Type.Integer({ minimum: 1000, maximum: 600_000, default: 10_000 }),
+  MAX_EVENT_LOOP_DELAY_MS: Type.Integer({ minimum: 0, maximum: 60_000, default: 1000 })
 })
 export type Environment = Static<typeof EnvironmentSchema>
 
@@ -50,6 +58,12 @@ export interface Config {
   host: string
   port: number
   logLevel: Environment['LOG_LEVEL']
+  observability: {
+    /** GET /metrics, open or (with a token) behind `Authorization: Bearer <token>`. */
+    metrics: { enabled: boolean; token: string | undefined }
+    /** Unset endpoint: no tracing at all. */
+    tracing: { endpoint: string | undefined; serviceName: string }
+  }
   database: {
     /** Unset: an embedded PostgreSQL is started under dataDir. */
     url: string | undefined
@@ -77,6 +91,16 @@ export interface Config {
   }
   bodyLimit: number
   rateLimit: { max: number; authMax: number }
+  /** Fastify's trustProxy: whether X-Forwarded-* from a proxy in front is believed. */
+  trustProxy: boolean | number | string[]
+  shutdown: {
+    /** Readiness fails this long before the server stops accepting, so a load balancer can take the instance out first. */
+    delayMs: number
+    /** After this, a shutdown that has not finished is forced. */
+    timeoutMs: number
+  }
+  /** Above this event-loop delay the process sheds load with 503 (0: never). */
+  maxEventLoopDelayMs: number
   /** Things worth a log line once the logger exists (e.g. a generated secret). */
   warnings: string[]
 }
@@ -145,6 +169,10 @@ export function loadConfig (source: NodeJS.ProcessEnv = process.env): Config {
     host: env.HOST,
     port: env.PORT,
     logLevel: env.LOG_LEVEL,
+    observability: {
+      metrics: { enabled: env.METRICS_ENABLED, token: env.METRICS_TOKEN },
+      tracing: { endpoint: env.OTEL_EXPORTER_OTLP_ENDPOINT, serviceName: env.OTEL_SERVICE_NAME }
+    },
     database: {
       url: env.DATABASE_URL ?? env.DB_URL,
       dataDir: env.DATA_DIR,
@@ -170,8 +198,17 @@ export function loadConfig (source: NodeJS.ProcessEnv = process.env): Config {
     },
     bodyLimit: env.BODY_LIMIT,
     rateLimit: { max: env.RATE_LIMIT_MAX, authMax: env.AUTH_RATE_LIMIT_MAX },
+    trustProxy: parseTrustProxy(env.TRUST_PROXY),
+    shutdown: { delayMs: env.SHUTDOWN_DELAY_MS, timeoutMs: env.SHUTDOWN_TIMEOUT_MS },
+    maxEventLoopDelayMs: env.MAX_EVENT_LOOP_DELAY_MS,
     warnings
   }
+}
+
+function parseTrustProxy (value: string): Config['trustProxy'] {
+  if (value === 'true' || value === 'false') return value === 'true'
+  if (/^[0-9]+$/.test(value)) return Number(value)
+  return value.split(',')
 }
 
 function describeExpectation (schema: TSchema, fallback: string): string {

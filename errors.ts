@@ -9,6 +9,7 @@ export type DomainErrorKind =
   | 'conflict'
   | 'precondition-failed'
   | 'unprocessable'
+  | 'rate-limited'
   | 'unavailable'
 
 export class DomainError extends Error {
@@ -40,6 +41,10 @@ export class PreconditionFailedError extends DomainError {
 
 export class UnprocessableError extends DomainError {
   constructor (message: string, options?: ErrorOptions) { super('unprocessable', message, options) }
+}
+
+export class TooManyRequestsError extends DomainError {
+  constructor (message: string) { super('rate-limited', message) }
 }
 
 /** The database (or another dependency) cannot serve the request right now; retrying later may work. */

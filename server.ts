@@ -5,8 +5,6 @@ import { ConfigError, loadConfig, type Config } from './config.js'
 import { EmbeddedPostgresError } from './db/embedded/index.js'
 import { MigrationError } from './db/migrator.js'
 
-const SHUTDOWN_GRACE_MS = 10_000
-
 /** Start-up failures a person can fix get their message alone, not a stack trace. */
 function isExplainedFailure (error: unknown): error is Error {
   return error instanceof ConfigError || error instanceof EmbeddedPostgresError || error instanceof MigrationError
@@ -30,10 +28,15 @@ async function main (): Promise<void> {
   })
   for (const warning of config.warnings) app.log.warn(warning)
 
-  closeWithGrace({ delay: SHUTDOWN_GRACE_MS }, async ({ signal, err }) => {
+  // A second signal, or SHUTDOWN_TIMEOUT_MS, ends the process even if closing hangs.
+  closeWithGrace({ delay: config.shutdown.timeoutMs }, async ({ signal, err }) => {
     if (err !== undefined) app.log.error({ err }, 'shutting down after an uncaught error')
     else app.log.info({ signal }, 'shutting down')
+    app.startDraining()
+    // Readiness fails first; the load balancer notices and sends no more traffic, then the server stops accepting.
+    if (err === undefined && config.shutdown.delayMs > 0) await new Promise((resolve) => setTimeout(resolve, config.shutdown.delayMs))
     await app.close()
+    app.log.info('shut down cleanly')
   })
 
   await app.listen({ host: config.host, port: config.port })

@@ -16,6 +16,8 @@ export interface Job {
   lockedBy: string | null
   lockedUntil: Date | null
   lastError: string | null
+  /** W3C traceparent of the span that enqueued the job; null when tracing was off. */
+  traceparent: string | null
   createdAt: Date
   updatedAt: Date
   finishedAt: Date | null
@@ -26,6 +28,7 @@ export interface NewJob {
   payload: postgres.JSONValue
   maxAttempts: number
   runAt?: Date
+  traceparent?: string | null
 }
 
 // Whoever enqueues also notifies: PostgreSQL delivers it at commit, to every listening instance.
@@ -39,8 +42,8 @@ export function createJobsRepository (sql: Queryable) {
     /** Inserts with the caller's client: inside their transaction, the job commits or rolls back with their work. */
     async enqueue (job: NewJob): Promise<string> {
       const rows = await sql<{ id: string }[]>`
-        insert into jobs (type, payload, max_attempts, run_at)
-        values (${job.type}, ${sql.json(job.payload)}, ${job.maxAttempts}, coalesce(${job.runAt ?? null}::timestamptz, now()))
+        insert into jobs (type, payload, max_attempts, run_at, traceparent)
+        values (${job.type}, ${sql.json(job.payload)}, ${job.maxAttempts}, coalesce(${job.runAt ?? null}::timestamptz, now()), ${job.traceparent ?? null})
         returning id`
       await sql`select pg_notify(${JOBS_CHANNEL}, ${job.type})`
       return firstRow(rows).id
@@ -120,11 +123,16 @@ export function createJobsRepository (sql: Queryable) {
       return rows.length
     },
 
-    async countByState (): Promise<Record<JobState, number>> {
-      const rows = await sql<{ state: JobState; count: number }[]>`select state, count(*)::int as count from jobs group by state`
-      const counts = Object.fromEntries(JOB_STATES.map((state) => [state, 0])) as Record<JobState, number>
-      for (const row of rows) counts[row.state] = row.count
-      return counts
+    /**
+     * Jobs queued, running and dead: the queue's depth. Done jobs (a week of
+     * them) are not counted; each count reads a partial index of its state.
+     */
+    async countUnfinished (): Promise<Record<Exclude<JobState, 'done'>, number>> {
+      const rows = await sql<Record<Exclude<JobState, 'done'>, number>[]>`
+        select (select count(*) from jobs where state = 'queued')::int as queued,
+          (select count(*) from jobs where state = 'running')::int as running,
+          (select count(*) from jobs where state = 'dead')::int as dead`
+      return firstRow(rows)
     }
   }
 }

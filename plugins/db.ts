@@ -14,10 +14,18 @@ export interface DbPluginOptions {
   sql?: Sql
 }
 
-/** Opens the database, brings its schema up to date, and closes it with the app. */
+/**
+ * Opens the database, brings its schema up to date, and closes it with the
+ * app. The app queries through an instrumented client: a span, a duration
+ * sample and (at trace level) a log line per query.
+ */
 export default fp<DbPluginOptions>(async (app, options) => {
+  const instrumented = (sql: Sql): Sql => {
+    app.observability.metrics.databasePool(sql.options.max)
+    return app.observability.instrumentSql(sql, sql.options.database)
+  }
   if (options.sql !== undefined) {
-    app.decorate('sql', options.sql)
+    app.decorate('sql', instrumented(options.sql))
     return
   }
   const database = await openDatabase(app.config.database, app.log)
@@ -28,8 +36,8 @@ export default fp<DbPluginOptions>(async (app, options) => {
     await database.close()
     throw error
   }
-  app.decorate('sql', database.sql)
+  app.decorate('sql', instrumented(database.sql))
   app.addHook('onClose', async () => {
     await database.close()
   })
-}, { name: 'db', dependencies: ['config'] })
+}, { name: 'db', dependencies: ['config', 'observability'] })

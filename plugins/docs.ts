@@ -22,6 +22,23 @@ function describeProblemsAsProblemJson<T extends { paths?: object }> (document: 
   return document
 }
 
+// Swagger UI draws its own logo (an inline SVG with a <style>) before @fastify/swagger-ui swaps in its own.
+const SWAGGER_LOGO_STYLE_HASH = "'sha256-RL3ie0nH+Lzz2YNqQN83mnU0J1ot4QL7b99vMdIX99w='"
+
+/**
+ * The CSP @fastify/swagger-ui sends for /docs, made stricter and usable over
+ * plain HTTP: no upgrade-insecure-requests (it blanks the page on any http://
+ * host but localhost), no framing, fonts and styles from us only (plus the
+ * hash of Swagger UI's logo style).
+ */
+function tightenDocsCsp (header: string): string {
+  return header
+    .replace(/\s*upgrade-insecure-requests;?/, '')
+    .replace("frame-ancestors 'self'", "frame-ancestors 'none'")
+    .replace("font-src 'self' https: data:", "font-src 'self' data:")
+    .replace("style-src 'self' https:", `style-src 'self' ${SWAGGER_LOGO_STYLE_HASH}`)
+}
+
 /** OpenAPI built from the routes' TypeBox schemas, served as JSON and through Swagger UI at /docs. */
 export default fp(async (app) => {
   await app.register(swagger, {
@@ -35,7 +52,8 @@ export default fp(async (app) => {
       tags: [
         { name: 'auth', description: 'Accounts and tokens: short-lived JWT access tokens, rotating refresh tokens' },
         { name: 'tasks', description: 'Your tasks: cursor paging, filters, ETags and If-Match, idempotent create' },
-        { name: 'health', description: 'Liveness and readiness' }
+        { name: 'health', description: 'Liveness and readiness' },
+        { name: 'metrics', description: 'Prometheus metrics' }
       ],
       components: {
         securitySchemes: {
@@ -51,5 +69,6 @@ export default fp(async (app) => {
       buildLocalReference: (json, _baseUri, _fragment, index) => typeof json.$id === 'string' ? json.$id : `def-${index}`
     }
   })
-  await app.register(swaggerUi, { routePrefix: '/docs' })
+  // staticCSP: the UI's own Content-Security-Policy, with hashes of its inline code, replaces the API's stricter one on /docs.
+  await app.register(swaggerUi, { routePrefix: '/docs', staticCSP: true, transformStaticCSP: tightenDocsCsp })
 }, { name: 'docs' })

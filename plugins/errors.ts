@@ -11,6 +11,7 @@ const DOMAIN_PROBLEMS: Record<DomainErrorKind, { status: number; slug: string; t
   conflict: { status: 409, slug: 'conflict', title: 'Conflict' },
   'precondition-failed': { status: 412, slug: 'precondition-failed', title: 'Precondition failed' },
   unprocessable: { status: 422, slug: 'unprocessable-content', title: 'Unprocessable content' },
+  'rate-limited': { status: 429, slug: 'too-many-requests', title: 'Too many requests' },
   unavailable: { status: 503, slug: 'service-unavailable', title: 'Service unavailable' }
 }
 
@@ -81,12 +82,28 @@ function handleError (error: unknown, request: FastifyRequest, reply: FastifyRep
   }
   if (problem.status >= 500) {
     request.log.error({ err: error }, 'request failed: dependency unavailable')
-    reply.header('Retry-After', '5')
+    if (!reply.hasHeader('Retry-After')) reply.header('Retry-After', '5')
   } else {
     request.log.info({ err: { type: (mapped as Error).name, message: (mapped as Error).message } }, 'request rejected')
   }
   if (problem.status === 401) reply.header('WWW-Authenticate', 'Bearer')
   return sendProblem(request, reply, problem)
+}
+
+/**
+ * Errors the router raises before any hook runs (Fastify's `frameworkErrors`
+ * server option): a URL that does not decode, or a path parameter longer than
+ * maxParamLength. They would otherwise leave as Fastify's own JSON.
+ */
+export function frameworkErrors (error: FastifyError, request: FastifyRequest, reply: FastifyReply): void {
+  reply.header('X-Request-Id', request.id)
+  if (error.code === 'FST_ERR_MAX_PARAM_LENGTH') {
+    sendProblem(request, reply, { status: 414, slug: 'uri-too-long', title: 'URI too long', detail: 'A path parameter is longer than any id this API uses' })
+  } else if (error.code === 'FST_ERR_BAD_URL') {
+    sendProblem(request, reply, { status: 400, slug: 'bad-url', title: 'Malformed URL', detail: 'The URL does not decode as UTF-8' })
+  } else {
+    handleError(error, request, reply)
+  }
 }
 
 /** Every error and unknown route, ours or Fastify's, leaves as RFC 9457 problem+json. */

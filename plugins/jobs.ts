@@ -1,19 +1,15 @@
 import fp from 'fastify-plugin'
+import { createJobsRepository } from '../db/jobs-repository.js'
 import { jobCatalog } from '../services/jobs/catalog.js'
 import { createJobHandlers } from '../services/jobs/handlers.js'
 import { createJobQueue, type JobQueue } from '../services/jobs/queue.js'
-import { JobWorker, type JobOutcome } from '../services/jobs/worker.js'
+import { JobWorker } from '../services/jobs/worker.js'
 
 declare module 'fastify' {
   interface FastifyInstance {
     jobs: JobQueue<typeof jobCatalog>
     jobWorker: JobWorker<typeof jobCatalog> | null
   }
-}
-
-export interface JobsPluginOptions {
-  /** Called after every job run (metrics hook in). */
-  onOutcome?: (type: string, outcome: JobOutcome, durationMs: number) => void
 }
 
 const SHUTDOWN_TIMEOUT_MS = 10_000
@@ -25,9 +21,19 @@ const DONE_RETENTION_MS = 7 * 24 * 3_600_000
  * transaction; this instance's worker (unless JOBS_CONCURRENCY is 0) drains
  * the queue from app start until app close.
  */
-export default fp<JobsPluginOptions>((app, options, done) => {
+export default fp((app, _options, done) => {
   const settings = app.config.jobs
-  app.decorate('jobs', createJobQueue(jobCatalog, { sql: app.sql, maxAttempts: settings.maxAttempts }))
+  const { metrics, tracer, log } = app.observability
+  app.decorate('jobs', createJobQueue(jobCatalog, { sql: app.sql, maxAttempts: settings.maxAttempts, onEnqueued: (type) => { metrics.jobEnqueued(type) } }))
+  const repository = createJobsRepository(app.sql)
+  metrics.watchQueue(async () => {
+    try {
+      return await repository.countUnfinished()
+    } catch (error) {
+      log.warn({ err: error }, 'metrics: could not count the jobs in the queue')
+      return {}
+    }
+  })
 
   const worker = settings.concurrency === 0
     ? null
@@ -35,6 +41,7 @@ export default fp<JobsPluginOptions>((app, options, done) => {
       sql: app.sql,
       catalog: jobCatalog,
       handlers: createJobHandlers({ mailer: app.mailer }),
+      tracer,
       log: app.log.child({ component: 'jobs' }),
       concurrency: settings.concurrency,
       pollIntervalMs: settings.pollIntervalMs,
@@ -42,7 +49,7 @@ export default fp<JobsPluginOptions>((app, options, done) => {
       backoff: { baseMs: settings.retryBaseMs, maxMs: RETRY_MAX_MS },
       timeoutMs: settings.leaseMs,
       retentionMs: DONE_RETENTION_MS,
-      ...(options.onOutcome === undefined ? {} : { onOutcome: options.onOutcome })
+      onOutcome: (type, outcome, durationMs) => { metrics.jobRun(type, outcome, durationMs / 1000) }
     })
   app.decorate('jobWorker', worker)
   if (worker !== null) {
@@ -51,4 +58,4 @@ export default fp<JobsPluginOptions>((app, options, done) => {
     app.addHook('onClose', () => worker.close(SHUTDOWN_TIMEOUT_MS))
   }
   done()
-}, { name: 'jobs', dependencies: ['config', 'db', 'mailer'] })
+}, { name: 'jobs', dependencies: ['config', 'observability', 'db', 'mailer'] })

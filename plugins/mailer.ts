@@ -9,7 +9,8 @@ declare module 'fastify' {
 
 /** Outgoing mail: SMTP_URL's server, or the log when none is configured. */
 export default fp((app, _options, done) => {
-  const mailer = createMailer({ smtpUrl: app.config.mail.smtpUrl, from: app.config.mail.from, log: app.log })
+  // Its log lines are written during job runs: through the run's logger, they carry the job's ids.
+  const mailer = createMailer({ smtpUrl: app.config.mail.smtpUrl, from: app.config.mail.from, log: app.observability.log })
   app.log.info(mailer.kind === 'smtp' ? 'mail: sending over SMTP (SMTP_URL)' : 'mail: SMTP_URL is not set, so mail is simulated: written to the log, not sent')
   app.decorate('mailer', mailer)
   app.addHook('onClose', (_instance, next) => {
@@ -17,4 +18,4 @@ export default fp((app, _options, done) => {
     next()
   })
   done()
-}, { name: 'mailer', dependencies: ['config'] })
+}, { name: 'mailer', dependencies: ['config', 'observability'] })

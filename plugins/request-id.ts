@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto'
 import type { IncomingMessage } from 'node:http'
-import { LogController } from 'fastify'
 import fp from 'fastify-plugin'
+import { RequestLogController } from './logger.js'
 
 // Letters, digits and a few separators: enough for UUIDs, ULIDs and trace ids, too little for log injection.
 const SANE_REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/
@@ -17,7 +17,7 @@ export function requestIdServerOptions () {
   return {
     requestIdHeader: false,
     genReqId: requestIdFor,
-    logController: new LogController({ requestIdLogLabel: 'requestId' })
+    logController: new RequestLogController({ requestIdLogLabel: 'requestId' })
   } as const
 }
 

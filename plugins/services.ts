@@ -15,6 +15,13 @@ export interface ServicesPluginOptions {
 
 /** The business services, built once on the app's database and config. */
 export default fp<ServicesPluginOptions>((app, options, done) => {
-  app.decorate('services', createServices({ sql: app.sql, config: app.config, log: app.log, clock: options.clock ?? systemClock, jobs: app.jobs }))
+  app.decorate('services', createServices({
+    sql: app.sql,
+    config: app.config,
+    log: app.observability.log,
+    clock: options.clock ?? systemClock,
+    jobs: app.jobs,
+    tracer: app.observability.tracer
+  }))
   done()
-}, { name: 'services', dependencies: ['config', 'db', 'jobs'] })
+}, { name: 'services', dependencies: ['config', 'observability', 'db', 'jobs'] })

@@ -30,6 +30,15 @@ const healthRoutes: FastifyPluginCallbackTypebox = (app, _options, done) => {
     },
     logLevel: 'warn'
   }, async (request, reply) => {
+    if (app.draining) {
+      return sendProblem(request, reply, {
+        status: 503,
+        slug: 'not-ready',
+        title: 'Service not ready',
+        detail: 'This instance is shutting down',
+        extensions: { checks: { database: 'ok', shutdown: 'draining' } }
+      })
+    }
     try {
       await pingDatabase(app.sql, READINESS_TIMEOUT_MS)
       return { status: 'ok' as const, checks: { database: 'ok' as const } }

@@ -18,3 +18,7 @@ export const reference = <T extends TSchema>(id: string, options: { description?
 
 /** A 204 answer: no body. */
 export const NoContent = Type.Null({ description: 'No content' })
+
+/** One of a fixed set of strings, described as `{ type: string, enum }`, which docs and clients read as a value list. */
+export const StringEnum = <T extends string> (values: readonly T[], options: { description?: string; default?: T } = {}): TUnsafe<T> =>
+  Type.Unsafe<T>({ type: 'string', enum: [...values], ...options })

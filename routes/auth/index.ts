@@ -23,7 +23,8 @@ const authRoutes: FastifyPluginCallbackTypebox = (app, _options, done) => {
       body: RegisterBody,
       response: { 201: AuthResultSchema, 400: problems[400], 409: problems[409], 429: problems[429] }
     },
-    preValidation: trimBodyStrings(['email', 'name'])
+    preValidation: trimBodyStrings(['email', 'name']),
+    onRequest: app.rateLimits.credentials
   }, async (request, reply) => {
     const user = await users.register({ email: request.body.email, password: request.body.password, name: request.body.name ?? null })
     const refreshToken = await refreshTokens.issueForLogin(user.id)
@@ -37,7 +38,9 @@ const authRoutes: FastifyPluginCallbackTypebox = (app, _options, done) => {
       body: LoginBody,
       response: { 200: AuthResultSchema, 400: problems[400], 401: problems[401], 429: problems[429] }
     },
-    preValidation: trimBodyStrings(['email'])
+    preValidation: trimBodyStrings(['email']),
+    preHandler: app.rateLimits.perLoginEmail,
+    onRequest: app.rateLimits.credentials
   }, async (request) => {
     const user = await users.authenticate(request.body.email, request.body.password)
     return authResult(app, user, await refreshTokens.issueForLogin(user.id))
@@ -50,7 +53,8 @@ const authRoutes: FastifyPluginCallbackTypebox = (app, _options, done) => {
       description: 'Each refresh token works once. Presenting a spent one again revokes every token of its login.',
       body: RefreshBody,
       response: { 200: AuthResultSchema, 400: problems[400], 401: problems[401], 429: problems[429] }
-    }
+    },
+    onRequest: app.rateLimits.credentials
   }, async (request) => {
     const rotated = await refreshTokens.rotate(request.body.refreshToken)
     const user = await users.findById(rotated.userId)
@@ -64,7 +68,8 @@ const authRoutes: FastifyPluginCallbackTypebox = (app, _options, done) => {
       summary: 'End a login: revoke its refresh tokens',
       body: RefreshBody,
       response: { 204: NoContent, 400: problems[400], 401: problems[401], 429: problems[429] }
-    }
+    },
+    onRequest: app.rateLimits.credentials
   }, async (request, reply) => {
     await refreshTokens.revoke(request.body.refreshToken)
     return reply.code(204).send(null)

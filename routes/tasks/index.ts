@@ -5,7 +5,7 @@ import { NoContent } from '../shared-schemas.js'
 import { trimBodyStrings } from '../trim.js'
 import { etagOf, expectedVersions } from './preconditions.js'
 import {
-  CreateHeaders, problems, TaskInputBody, TaskListQuery, TaskPage, TaskParams, TaskPatchBody, TaskRef, TaskSchema, WriteHeaders
+  CreateHeaders, DEFAULT_PAGE_SIZE, problems, TaskInputBody, TaskListQuery, TaskPage, TaskParams, TaskPatchBody, TaskRef, TaskSchema, WriteHeaders
 } from './schemas.js'
 
 const security = [{ bearerAuth: [] }]
@@ -35,9 +35,11 @@ const taskRoutes: FastifyPluginCallbackTypebox = (app, _options, done) => {
       response: { 200: TaskPage, 400: problems[400], 401: problems[401], 429: problems[429] }
     }
   }, async (request, reply) => {
-    const { status, priority, tag, q, dueBefore, dueAfter, ...paging } = request.query
+    // limit has its default from the schema already; TypeScript cannot see that.
+    const { status, priority, tag, q, dueBefore, dueAfter, limit = DEFAULT_PAGE_SIZE, ...paging } = request.query
     const page = await tasks.list(request.user.id, {
       ...paging,
+      limit,
       statuses: status,
       priorities: priority,
       tags: tag,

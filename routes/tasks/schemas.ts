@@ -1,9 +1,9 @@
 import { Type, type Static } from '@sinclair/typebox'
 import { TASK_PRIORITIES, TASK_STATUSES } from '../../db/tasks-repository.js'
-import { DateTime, problemResponse, reference } from '../shared-schemas.js'
+import { DateTime, problemResponse, reference, StringEnum } from '../shared-schemas.js'
 
-const Status = Type.Union(TASK_STATUSES.map((status) => Type.Literal(status)))
-const Priority = Type.Union(TASK_PRIORITIES.map((priority) => Type.Literal(priority)))
+const Status = StringEnum(TASK_STATUSES)
+const Priority = StringEnum(TASK_PRIORITIES)
 const Tag = Type.String({ minLength: 1, maxLength: 50 })
 
 export const TaskSchema = Type.Object({
@@ -46,6 +46,8 @@ export const TaskPatchBody = Type.Partial(Type.Object(writable), { additionalPro
 
 export const TaskParams = Type.Object({ id: Type.String({ description: 'The task id (a UUID)' }) })
 
+export const DEFAULT_PAGE_SIZE = 20
+
 const SORTS = ['createdAt', '-createdAt', 'dueAt', '-dueAt', 'priority', '-priority', 'updatedAt', '-updatedAt'] as const
 
 export const TaskListQuery = Type.Object({
@@ -55,8 +57,8 @@ export const TaskListQuery = Type.Object({
   q: Type.Optional(Type.String({ minLength: 1, maxLength: 200, description: 'Case-insensitive text in the title or description' })),
   dueBefore: Type.Optional(Type.String({ format: 'date-time' })),
   dueAfter: Type.Optional(Type.String({ format: 'date-time' })),
-  sort: Type.Optional(Type.Union(SORTS.map((sort) => Type.Literal(sort)), { default: '-createdAt', description: 'Ties are broken by id; tasks without a due date come last' })),
-  limit: Type.Integer({ minimum: 1, maximum: 100, default: 20 }),
+  sort: Type.Optional(StringEnum(SORTS, { default: '-createdAt', description: 'Ties are broken by id; tasks without a due date come last' })),
+  limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 100, default: DEFAULT_PAGE_SIZE })),
   cursor: Type.Optional(Type.String({ minLength: 1, maxLength: 1024, description: 'nextCursor of the previous page' }))
 }, { additionalProperties: false })
 export type TaskListQuery = Static<typeof TaskListQuery>

@@ -2,6 +2,7 @@ import { Value } from '@sinclair/typebox/value'
 import type postgres from 'postgres'
 import type { Queryable } from '../../db/client.js'
 import { createJobsRepository } from '../../db/jobs-repository.js'
+import { activeTraceparent } from '../../observability/tracing.js'
 import type { JobCatalog, JobPayload } from './catalog.js'
 
 export class InvalidJobError extends Error {
@@ -17,20 +18,34 @@ export interface EnqueueOptions {
 
 export type JobQueue<C extends JobCatalog> = ReturnType<typeof createJobQueue<C>>
 
-/** Enqueues jobs of the catalog's types, refusing unknown types and payloads that break their schema. */
-export function createJobQueue<C extends JobCatalog> (catalog: C, defaults: { sql: Queryable; maxAttempts: number }) {
+export interface JobQueueOptions {
+  sql: Queryable
+  maxAttempts: number
+  /** Called after each enqueue (metrics hook in). */
+  onEnqueued?: (type: string) => void
+}
+
+/**
+ * Enqueues jobs of the catalog's types, refusing unknown types and payloads
+ * that break their schema. A job keeps the trace context it was enqueued in,
+ * so that its run continues the enqueuing request's trace.
+ */
+export function createJobQueue<C extends JobCatalog> (catalog: C, defaults: JobQueueOptions) {
   return {
     async enqueue<T extends keyof C & string> (type: T, payload: JobPayload<C, T>, options: EnqueueOptions = {}): Promise<string> {
       const definition = catalog[type]
       if (definition === undefined) throw new InvalidJobError(`unknown job type "${type}"`)
       const problem = Value.Errors(definition.payload, payload).First()
       if (problem !== undefined) throw new InvalidJobError(`bad payload for job "${type}": ${problem.path || '/'} ${problem.message}`)
-      return createJobsRepository(options.sql ?? defaults.sql).enqueue({
+      const id = await createJobsRepository(options.sql ?? defaults.sql).enqueue({
         type,
         payload: payload as postgres.JSONValue,
         maxAttempts: definition.maxAttempts ?? defaults.maxAttempts,
+        traceparent: activeTraceparent(),
         ...(options.runAt === undefined ? {} : { runAt: options.runAt })
       })
+      defaults.onEnqueued?.(type)
+      return id
     }
   }
 }

@@ -1,8 +1,12 @@
 import { randomUUID } from 'node:crypto'
 import { hostname } from 'node:os'
+import { context, SpanKind, trace, type Span, type Tracer } from '@opentelemetry/api'
+import { suppressTracing } from '@opentelemetry/core'
 import type { FastifyBaseLogger } from 'fastify'
 import type { Sql } from '../../db/client.js'
 import { createJobsRepository, JOBS_CHANNEL, type Job } from '../../db/jobs-repository.js'
+import { runInLogScope } from '../../observability/log-context.js'
+import { contextFromTraceparent, recordSpanFailure, traceLogFields } from '../../observability/tracing.js'
 import { retryDelayMs, type BackoffOptions } from './backoff.js'
 import type { JobCatalog, JobHandlers } from './catalog.js'
 
@@ -26,6 +30,8 @@ export interface WorkerOptions<C extends JobCatalog> {
   retentionMs: number
   /** Called after every run, e.g. for metrics. */
   onOutcome?: (type: string, outcome: JobOutcome, durationMs: number) => void
+  /** Traces each run as a span in the trace of the request that enqueued the job. Unset: no spans. */
+  tracer?: Tracer | undefined
 }
 
 const HOUSEKEEPING_INTERVAL_MS = 60_000
@@ -55,7 +61,8 @@ export class JobWorker<C extends JobCatalog> {
     if (this.state !== 'idle') return
     this.state = 'started'
     await this.subscribe()
-    this.loop = this.run()
+    // The polling itself is not traced (a claim query every poll interval would bury everything else); each run is.
+    this.loop = context.with(suppressTracing(context.active()), () => this.run())
     this.options.log.info({ workerId: this.id, concurrency: this.options.concurrency }, 'job worker started')
   }
 
@@ -124,8 +131,19 @@ export class JobWorker<C extends JobCatalog> {
     this.running.set(job.id, { job, abort, done })
   }
 
+  /**
+   * Runs a job in a span of its own, a child of the span that enqueued it,
+   * with a logger that carries the job's ids and trace ids: the handler's
+   * queries and log lines (the mailer's) belong to this run.
+   */
   private async execute (job: Job, abort: AbortController): Promise<void> {
-    const log = this.options.log.child({ jobId: job.id, jobType: job.type, attempt: job.attempts })
+    const enqueuedIn = contextFromTraceparent(job.traceparent)
+    const span = this.options.tracer?.startSpan(`job ${job.type}`, {
+      kind: SpanKind.CONSUMER,
+      attributes: { 'taskforge.job.id': job.id, 'taskforge.job.type': job.type, 'taskforge.job.attempt': job.attempts }
+    }, enqueuedIn)
+    const runContext = span === undefined ? context.active() : trace.setSpan(enqueuedIn, span)
+    const log = this.options.log.child({ jobId: job.id, jobType: job.type, attempt: job.attempts, ...traceLogFields(span) })
     const started = performance.now()
     const renewal = setInterval(() => {
       this.jobs.renewLease(job.id, this.id, this.options.leaseMs).then((held) => {
@@ -135,22 +153,30 @@ export class JobWorker<C extends JobCatalog> {
     const definition = this.options.catalog[job.type]
     const timeout = setTimeout(() => { abort.abort(new Error('the job ran out of time')) }, definition?.timeoutMs ?? this.options.timeoutMs)
     try {
-      const handler = this.options.handlers[job.type]
-      if (definition === undefined || handler === undefined) throw new Error(`no handler for job type "${job.type}"`)
-      await raceAbort(handler(job.payload as never, { jobId: job.id, attempt: job.attempts, signal: abort.signal }), abort.signal)
-      await this.jobs.markDone(job.id, this.id)
+      await context.with(runContext, () => runInLogScope({ log }, async () => {
+        const handler = this.options.handlers[job.type]
+        if (definition === undefined || handler === undefined) throw new Error(`no handler for job type "${job.type}"`)
+        await raceAbort(handler(job.payload as never, { jobId: job.id, attempt: job.attempts, signal: abort.signal }), abort.signal)
+        await this.jobs.markDone(job.id, this.id)
+      }))
       log.info({ durationMs: Math.round(performance.now() - started) }, 'job done')
+      span?.setAttribute('taskforge.job.outcome', 'succeeded')
       this.options.onOutcome?.(job.type, 'succeeded', performance.now() - started)
     } catch (error) {
-      if (this.state !== 'started' && abort.signal.aborted) return // released by close()
-      await this.recordFailure(job, error, log, performance.now() - started)
+      if (this.state !== 'started' && abort.signal.aborted) { // released by close()
+        span?.setAttribute('taskforge.job.outcome', 'released')
+        return
+      }
+      if (span !== undefined) recordSpanFailure(span, error)
+      await context.with(runContext, () => this.recordFailure(job, error, log, performance.now() - started, span))
     } finally {
       clearInterval(renewal)
       clearTimeout(timeout)
+      span?.end()
     }
   }
 
-  private async recordFailure (job: Job, error: unknown, log: FastifyBaseLogger, durationMs: number): Promise<void> {
+  private async recordFailure (job: Job, error: unknown, log: FastifyBaseLogger, durationMs: number, span: Span | undefined): Promise<void> {
     const message = error instanceof Error ? error.message : String(error)
     const lastAttempt = job.attempts >= job.maxAttempts
     const retryInMs = lastAttempt ? null : retryDelayMs(job.attempts, this.options.backoff)
@@ -160,13 +186,11 @@ export class JobWorker<C extends JobCatalog> {
       log.error({ err: recordError }, 'could not record a job failure; its lease will expire and it will run again')
       return
     }
-    if (retryInMs === null) {
-      log.error({ err: error, attempts: job.attempts }, 'job dead: out of attempts')
-      this.options.onOutcome?.(job.type, 'dead', durationMs)
-    } else {
-      log.warn({ err: error, retryInMs }, 'job failed; will retry')
-      this.options.onOutcome?.(job.type, 'retried', durationMs)
-    }
+    const outcome = retryInMs === null ? 'dead' : 'retried'
+    span?.setAttribute('taskforge.job.outcome', outcome)
+    if (retryInMs === null) log.error({ err: error, attempts: job.attempts }, 'job dead: out of attempts')
+    else log.warn({ err: error, retryInMs }, 'job failed; will retry')
+    this.options.onOutcome?.(job.type, outcome, durationMs)
   }
 
   /**

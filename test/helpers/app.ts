@@ -35,11 +35,14 @@ export function testConfig (databaseUrl: string, environment: NodeJS.ProcessEnv 
     LOG_LEVEL: 'debug',
     DATABASE_URL: databaseUrl,
     JWT_SECRET: TEST_JWT_SECRET,
+    // Tests register many users from one address; the rate-limit tests set their own limits.
+    RATE_LIMIT_MAX: '100000',
+    AUTH_RATE_LIMIT_MAX: '100000',
     ...environment
   })
 }
 
-export interface TestAppOptions extends Pick<BuildAppOptions, 'clock'> {
+export interface TestAppOptions extends Pick<BuildAppOptions, 'clock' | 'traceExporter'> {
   /** Run on this database (e.g. one a killed server left behind) instead of a fresh one; the caller drops it. */
   database?: TestDatabase
 }

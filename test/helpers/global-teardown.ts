@@ -1,6 +1,6 @@
 /** Runs once after the test files (.taprc `after`): drops this run's databases and stops a server the run started. */
 import postgres from 'postgres'
-import { readTestServerState } from './test-server.js'
+import { readTestServerState, removeTestServerState } from './test-server.js'
 
 const state = readTestServerState()
 const admin = postgres(state.adminUrl, { max: 1, onnotice: () => undefined })
@@ -21,3 +21,5 @@ if (state.holderPid !== undefined) {
   const deadline = Date.now() + 30_000
   while (alive() && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 100))
 }
+
+removeTestServerState()

@@ -1,9 +1,10 @@
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 
 export const PROJECT_ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..')
-const STATE_FILE = join(PROJECT_ROOT, '.tmp', 'test-database.json')
+// Named after the tap process (the parent of the set-up script and of every test file), so that two runs in one checkout keep apart.
+const STATE_FILE = join(PROJECT_ROOT, '.tmp', `test-database-${process.ppid}.json`)
 
 /** What the global set-up tells every test file: where the test server is and how this run names its databases. */
 export interface TestServerState {
@@ -36,4 +37,8 @@ export function databaseUrl (serverUrl: string, database: string): string {
   const url = new URL(serverUrl)
   url.pathname = `/${database}`
   return url.toString()
+}
+
+export function removeTestServerState (): void {
+  rmSync(STATE_FILE, { force: true })
 }

@@ -133,3 +133,20 @@ t.test('database errors the app knows become typed problems', async (t) => {
   t.equal(check.statusCode, 422)
   t.notMatch(check.body, /secret-hash|violates/)
 })
+
+t.test('router errors are problems too: an over-long path parameter, a URL that does not decode', async (t) => {
+  const { app } = await buildTestApp(t)
+  const long = await app.inject({ method: 'GET', url: `/tasks/${'a'.repeat(600)}` })
+  t.equal(long.statusCode, 414)
+  t.equal(long.headers['content-type'], PROBLEM)
+  t.match(long.json(), { type: 'https://taskforge.dev/problems/uri-too-long', status: 414, requestId: long.headers['x-request-id'] })
+  t.ok(long.headers['x-request-id'])
+
+  const undecodable = await app.inject({ method: 'GET', url: '/tasks/%E0%A4%A' })
+  t.equal(undecodable.statusCode, 400)
+  t.equal(undecodable.headers['content-type'], PROBLEM)
+  t.equal(undecodable.json().type, 'https://taskforge.dev/problems/bad-url')
+
+  const malformedButShort = await app.inject({ method: 'GET', url: `/tasks/${'b'.repeat(300)}`, headers: { authorization: 'Bearer x' } })
+  t.equal(malformedButShort.statusCode, 401, 'ids up to 500 characters reach the route (which answers 404 for a malformed id)')
+})

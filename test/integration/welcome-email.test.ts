@@ -97,6 +97,10 @@ t.test('a job running when the server is killed with SIGKILL is delivered after 
   await restarted.app.ready() // starts its job worker, as listening would
   const mail = await eventually(async () => smtp.received[0], 15_000, 'the welcome email after the restart')
   t.same(mail.to, ['crash@example.io'])
-  const [job] = await probe.app.sql`select state, attempts from jobs where type = 'welcome-email'`
+  // The mail arrives before the worker records the job done: wait for that too.
+  const job = await eventually(async () => {
+    const [found] = await probe.app.sql`select state, attempts from jobs where type = 'welcome-email'`
+    return found?.state === 'done' && found
+  }, 5000, 'the job to be done')
   t.match(job, { state: 'done', attempts: 2 }, 'the killed attempt counted, the second delivered')
 })

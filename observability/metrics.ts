@@ -1,0 +1,131 @@
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client'
+import type { JobState } from '../db/jobs-repository.js'
+import type { JobOutcome } from '../services/jobs/worker.js'
+
+const HTTP_SECONDS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10]
+const QUERY_SECONDS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 5]
+const JOB_SECONDS = [0.01, 0.05, 0.1, 0.5, 1, 5, 10, 30, 60, 300]
+
+/** Label of requests that matched no route: a 404 must not add a series per URL tried. */
+export const UNMATCHED_ROUTE = 'unmatched'
+
+// The job outcomes as the metrics name them: a failed attempt is retried, a dead job is out of attempts.
+const OUTCOME_LABELS: Record<JobOutcome, string> = { succeeded: 'succeeded', retried: 'failed', dead: 'dead' }
+
+let processRegistry: Registry | undefined
+
+/** Process and event-loop figures (CPU, memory, handles, GC, loop lag) belong to the process: collected once, shared by every app in it. */
+function processMetrics (): Registry {
+  if (processRegistry === undefined) {
+    processRegistry = new Registry()
+    collectDefaultMetrics({ register: processRegistry })
+  }
+  return processRegistry
+}
+
+export type QueueDepth = () => Promise<Partial<Record<JobState, number>>>
+
+export type AppMetrics = ReturnType<typeof createMetrics>
+
+/** The app's Prometheus metrics, in a registry of its own (two apps in one process never share counters). */
+export function createMetrics () {
+  const registry = new Registry()
+  const registers = [registry]
+  let queueDepth: QueueDepth | undefined
+
+  const httpRequests = new Counter({
+    name: 'http_requests_total',
+    help: 'HTTP requests answered, by method, route template and status code',
+    labelNames: ['method', 'route', 'status_code'] as const,
+    registers
+  })
+  const httpDuration = new Histogram({
+    name: 'http_request_duration_seconds',
+    help: 'Time from receiving an HTTP request to the end of its response, by method, route template and status code',
+    labelNames: ['method', 'route', 'status_code'] as const,
+    buckets: HTTP_SECONDS,
+    registers
+  })
+  const jobsEnqueued = new Counter({
+    name: 'taskforge_jobs_enqueued_total',
+    help: 'Jobs enqueued, by type (counted at enqueue: a job whose transaction rolls back is counted too)',
+    labelNames: ['type'] as const,
+    registers
+  })
+  const jobRuns = new Counter({
+    name: 'taskforge_job_runs_total',
+    help: 'Job runs, by type and outcome: succeeded; failed (a retry is scheduled); dead (out of attempts)',
+    labelNames: ['type', 'outcome'] as const,
+    registers
+  })
+  const jobDuration = new Histogram({
+    name: 'taskforge_job_run_duration_seconds',
+    help: 'Time a job run took, by type and outcome',
+    labelNames: ['type', 'outcome'] as const,
+    buckets: JOB_SECONDS,
+    registers
+  })
+  new Gauge({
+    name: 'taskforge_jobs',
+    help: 'Jobs in the queue by state (queued: waiting or scheduled for a retry; running; dead: kept for inspection), read from the database at each scrape',
+    labelNames: ['state'] as const,
+    registers,
+    async collect () {
+      if (queueDepth === undefined) return
+      this.reset()
+      for (const [state, count] of Object.entries(await queueDepth())) this.set({ state }, count)
+    }
+  })
+  const queryDuration = new Histogram({
+    name: 'taskforge_db_query_duration_seconds',
+    help: 'Database query time, waiting for a pooled connection included, by operation, first table and outcome',
+    labelNames: ['operation', 'table', 'outcome'] as const,
+    buckets: QUERY_SECONDS,
+    registers
+  })
+  const queriesInFlight = new Gauge({
+    name: 'taskforge_db_queries_in_flight',
+    help: 'Queries running or waiting for a pooled connection',
+    registers
+  })
+  const poolMax = new Gauge({
+    name: 'taskforge_db_pool_max_connections',
+    help: 'Connections the database pool may open (DB_POOL_MAX)',
+    registers
+  })
+
+  const exposed = Registry.merge([processMetrics(), registry])
+
+  return {
+    contentType: exposed.contentType,
+    /** The Prometheus text exposition of every metric. */
+    render: () => exposed.metrics(),
+    httpRequest (method: string, route: string | undefined, statusCode: number, seconds: number): void {
+      const labels = { method, route: route ?? UNMATCHED_ROUTE, status_code: statusCode }
+      httpRequests.inc(labels)
+      httpDuration.observe(labels, seconds)
+    },
+    jobEnqueued (type: string): void {
+      jobsEnqueued.inc({ type })
+    },
+    jobRun (type: string, outcome: JobOutcome, seconds: number): void {
+      const labels = { type, outcome: OUTCOME_LABELS[outcome] }
+      jobRuns.inc(labels)
+      jobDuration.observe(labels, seconds)
+    },
+    /** Where taskforge_jobs reads the queue's depth at scrape time. */
+    watchQueue (depth: QueueDepth): void {
+      queueDepth = depth
+    },
+    databasePool (max: number): void {
+      poolMax.set(max)
+    },
+    queryStarted (): void {
+      queriesInFlight.inc()
+    },
+    queryFinished (operation: string, table: string | undefined, failed: boolean, seconds: number): void {
+      queriesInFlight.dec()
+      queryDuration.observe({ operation, table: table ?? '', outcome: failed ? 'error' : 'ok' }, seconds)
+    }
+  }
+}

@@ -1,0 +1,49 @@
+import { createHash, timingSafeEqual } from 'node:crypto'
+import { Type, type FastifyPluginCallbackTypebox } from '@fastify/type-provider-typebox'
+import { context } from '@opentelemetry/api'
+import { suppressTracing } from '@opentelemetry/core'
+import type { onRequestHookHandler } from 'fastify'
+import { UnauthorizedError } from '../errors.js'
+import { problemResponse } from './shared-schemas.js'
+
+/** Compares digests, so the time a wrong guess takes says nothing of the token's length or prefix. */
+function bearerTokenCheck (token: string): onRequestHookHandler {
+  const expected = createHash('sha256').update(`Bearer ${token}`).digest()
+  return (request, _reply, done) => {
+    const given = createHash('sha256').update(request.headers.authorization ?? '').digest()
+    if (timingSafeEqual(given, expected)) done()
+    else done(new UnauthorizedError('GET /metrics needs the METRICS_TOKEN: send Authorization: Bearer <token>'))
+  }
+}
+
+/** GET /metrics for Prometheus, unless METRICS_ENABLED=false; behind METRICS_TOKEN when it is set. */
+const metricsRoutes: FastifyPluginCallbackTypebox = (app, _options, done) => {
+  const { enabled, token } = app.config.observability.metrics
+  if (!enabled) {
+    done()
+    return
+  }
+  const { metrics } = app.observability
+  app.get('/metrics', {
+    schema: {
+      tags: ['metrics'],
+      summary: 'Prometheus metrics: requests, jobs, database, process',
+      description: 'The Prometheus text format. When METRICS_TOKEN is set, send it as `Authorization: Bearer <token>`.',
+      response: {
+        200: { description: 'Prometheus text exposition format 0.0.4', content: { 'text/plain': { schema: Type.String() } } },
+        401: problemResponse('METRICS_TOKEN is set and the request did not carry it')
+      }
+    },
+    logLevel: 'warn',
+    // A scrape every few seconds would bury the traces that matter.
+    config: { otel: false },
+    ...(token === undefined ? {} : { onRequest: bearerTokenCheck(token) })
+  }, async (_request, reply) => {
+    // Counting the job queue is a query: untraced, like the scrape itself.
+    const text = await context.with(suppressTracing(context.active()), () => metrics.render())
+    return reply.type(metrics.contentType).send(text)
+  })
+  done()
+}
+
+export default metricsRoutes

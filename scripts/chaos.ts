@@ -1,0 +1,150 @@
+/**
+ * `npm run chaos`: restarts the local PostgreSQL under load and checks that
+ * taskforge rides it out: only 2xx or 503 problem answers, none slower than
+ * the bound, readiness back soon after, the process alive, and every task it
+ * acknowledged still there. It restarts a real server, so it is not part of
+ * `npm test`; CI runs it last.
+ *
+ *   CHAOS_ADMIN_URL     a maintenance database URL (default: the local postgres database)
+ *   CHAOS_RESTART_CMD   how to restart it (default: pg_ctlcluster … restart on Debian)
+ */
+import { execSync, spawn } from 'node:child_process'
+import { randomBytes } from 'node:crypto'
+import { once } from 'node:events'
+import { readdirSync } from 'node:fs'
+import net from 'node:net'
+import { createInterface } from 'node:readline'
+import postgres from 'postgres'
+
+const ADMIN_URL = process.env.CHAOS_ADMIN_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres'
+const LATENCY_BOUND_MS = 12_000
+const results: { check: string; ok: boolean; detail: string }[] = []
+const check = (name: string, ok: boolean, detail = '') => {
+  results.push({ check: name, ok, detail })
+  process.stdout.write(`${ok ? 'PASS' : 'FAIL'} ${name}${detail === '' ? '' : ` (${detail})`}\n`)
+}
+
+function restartCommand (): string | undefined {
+  if (process.env.CHAOS_RESTART_CMD !== undefined) return process.env.CHAOS_RESTART_CMD
+  try {
+    const version = readdirSync('/etc/postgresql').sort((a, b) => Number(a) - Number(b)).at(-1)
+    execSync('command -v pg_ctlcluster', { stdio: 'ignore' })
+    return version === undefined ? undefined : `pg_ctlcluster --skip-systemctl-redirect ${version} main restart`
+  } catch {
+    return undefined
+  }
+}
+
+async function freePort (): Promise<number> {
+  const server = net.createServer()
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  const { port } = server.address() as net.AddressInfo
+  await new Promise((resolve) => server.close(resolve))
+  return port
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
+
+async function main (): Promise<number> {
+  const restart = restartCommand()
+  if (restart === undefined) {
+    process.stdout.write('SKIP no way to restart PostgreSQL here (set CHAOS_RESTART_CMD)\n')
+    return 0
+  }
+  const admin = postgres(ADMIN_URL, { max: 1, onnotice: () => undefined })
+  const name = `taskforge_chaos_${randomBytes(6).toString('hex')}`
+  await admin.unsafe(`create database ${name}`)
+  const databaseUrl = new URL(ADMIN_URL)
+  databaseUrl.pathname = `/${name}`
+  const port = await freePort()
+  const base = `http://127.0.0.1:${port}`
+  const app = spawn(process.execPath, ['--import', 'tsx', 'server.ts'], {
+    env: {
+      PATH: process.env.PATH,
+      NODE_ENV: 'production',
+      LOG_LEVEL: 'warn',
+      HOST: '127.0.0.1',
+      PORT: String(port),
+      DATABASE_URL: databaseUrl.toString(),
+      JWT_SECRET: randomBytes(36).toString('base64url'),
+      RATE_LIMIT_MAX: '1000000',
+      AUTH_RATE_LIMIT_MAX: '1000'
+    },
+    stdio: ['ignore', 'pipe', 'inherit']
+  })
+  createInterface({ input: app.stdout }).on('line', () => undefined)
+  try {
+    for (let i = 0; i < 150; i++) {
+      const status = await fetch(`${base}/health/ready`).then((response) => response.status, () => 0)
+      if (status === 200) break
+      await sleep(200)
+    }
+    const registered = await fetch(`${base}/auth/register`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ email: 'chaos@example.io', password: 'long enough password' }) })
+    const { accessToken } = await registered.json() as { accessToken: string }
+    const headers = { 'content-type': 'application/json', authorization: `Bearer ${accessToken}` }
+
+    const created: string[] = []
+    const answers = new Map<number, number>()
+    const badAnswers: string[] = []
+    let slowest = 0
+    let running = true
+    const worker = async (index: number) => {
+      for (let n = 0; running; n++) {
+        const started = Date.now()
+        try {
+          const response = n % 2 === 0
+            ? await fetch(`${base}/tasks`, { method: 'POST', headers, body: JSON.stringify({ title: `chaos ${index}-${n}` }) })
+            : await fetch(`${base}/tasks?limit=5`, { headers })
+          const body = await response.text()
+          slowest = Math.max(slowest, Date.now() - started)
+          answers.set(response.status, (answers.get(response.status) ?? 0) + 1)
+          if (response.status === 201) created.push((JSON.parse(body) as { id: string }).id)
+          else if (response.status >= 300 && !(response.status === 503 && response.headers.get('content-type')?.startsWith('application/problem+json') === true)) {
+            badAnswers.push(`${response.status} ${body.slice(0, 200)}`)
+          }
+        } catch (error) {
+          badAnswers.push(`no answer: ${String(error)}`)
+        }
+        await sleep(20)
+      }
+    }
+    const load = Promise.all([0, 1, 2, 3].map((index) => worker(index)))
+    await sleep(1500)
+    process.stdout.write(`restarting PostgreSQL: ${restart}\n`)
+    const restartStarted = Date.now()
+    execSync(restart, { stdio: 'inherit' })
+    process.stdout.write(`PostgreSQL restarted in ${Date.now() - restartStarted} ms\n`)
+    let readyAfterMs = -1
+    for (let i = 0; i < 150; i++) {
+      const status = await fetch(`${base}/health/ready`).then((response) => response.status, () => 0)
+      if (status === 200) { readyAfterMs = Date.now() - restartStarted; break }
+      await sleep(100)
+    }
+    await sleep(2000)
+    running = false
+    await load
+
+    check('only 2xx or 503 problem answers during the restart', badAnswers.length === 0, badAnswers.slice(0, 3).join(' | ') || JSON.stringify(Object.fromEntries(answers)))
+    check(`no answer slower than ${LATENCY_BOUND_MS} ms`, slowest < LATENCY_BOUND_MS, `slowest ${slowest} ms`)
+    check('ready again after the restart', readyAfterMs >= 0, `${readyAfterMs} ms after the restart began`)
+    check('the process stayed up', app.exitCode === null)
+    const after = await fetch(`${base}/tasks`, { method: 'POST', headers, body: JSON.stringify({ title: 'after the restart' }) })
+    check('writes work after the restart', after.status === 201, String(after.status))
+    const sql = postgres(databaseUrl.toString(), { max: 1, onnotice: () => undefined })
+    const rows = await sql<{ id: string }[]>`select id from tasks`
+    await sql.end()
+    const stored = new Set(rows.map((row) => row.id))
+    const lost = created.filter((id) => !stored.has(id))
+    check('every acknowledged task is in the database', lost.length === 0, `${created.length} acknowledged, ${lost.length} missing`)
+  } finally {
+    app.kill('SIGTERM')
+    await once(app, 'exit').catch(() => undefined)
+    await admin.unsafe(`drop database if exists ${name} with (force)`).catch(() => undefined)
+    await admin.end()
+  }
+  const failed = results.filter((result) => !result.ok).length
+  process.stdout.write(failed === 0 ? 'chaos: passed\n' : `chaos: ${failed} check(s) failed\n`)
+  return failed === 0 ? 0 : 1
+}
+
+process.exitCode = await main()

@@ -1,0 +1,56 @@
+import t from 'tap'
+import { buildTestApp } from '../helpers/app.js'
+import { bearer, registerUser } from '../helpers/auth.js'
+import { createTestDatabase } from '../helpers/database.js'
+import { startTcpProxy } from '../helpers/tcp-proxy.js'
+import { tasksClient } from '../helpers/tasks.js'
+
+const PROBLEM = 'application/problem+json; charset=utf-8'
+
+t.test('the database goes away and comes back: 503 problems, quickly; the process survives; nothing committed is lost', async (t) => {
+  const database = await createTestDatabase(t)
+  const direct = new URL(database.url)
+  const proxy = await startTcpProxy(t, { host: direct.hostname, port: Number(direct.port === '' ? 5432 : direct.port) })
+  const viaProxy = new URL(database.url)
+  viaProxy.hostname = '127.0.0.1'
+  viaProxy.port = String(proxy.port)
+  const { app } = await buildTestApp(t, { DATABASE_URL: viaProxy.toString(), JOBS_POLL_INTERVAL_MS: '200' }, { database: { ...database, url: viaProxy.toString() } })
+
+  const user = await registerUser(app)
+  const tasks = tasksClient(app, user.accessToken)
+  const before = await tasks.createTask({ title: 'committed before the outage' })
+
+  await proxy.cut()
+  const requests = [
+    () => app.inject({ method: 'GET', url: '/tasks', headers: bearer(user.accessToken) }),
+    () => app.inject({ method: 'POST', url: '/tasks', headers: bearer(user.accessToken), payload: { title: 'during the outage' } }),
+    () => app.inject({ method: 'GET', url: `/tasks/${before.id}`, headers: bearer(user.accessToken) }),
+    () => app.inject({ method: 'POST', url: '/auth/login', payload: { email: user.user.email, password: user.password } })
+  ]
+  for (const request of requests) {
+    const started = Date.now()
+    const response = await request()
+    const took = Date.now() - started
+    t.equal(response.statusCode, 503, `${response.statusCode} ${response.body.slice(0, 120)}`)
+    t.equal(response.headers['content-type'], PROBLEM)
+    t.equal(response.json().type, 'https://taskforge.dev/problems/service-unavailable')
+    t.ok(response.headers['retry-after'], 'Retry-After')
+    t.notMatch(response.body, /ECONNREFUSED|postgres|127\.0\.0\.1/i, 'no driver details')
+    t.ok(took < 7000, `answered in ${took} ms (bounded by the connect time-out)`)
+  }
+  const ready = await app.inject({ method: 'GET', url: '/health/ready' })
+  t.equal(ready.statusCode, 503)
+  t.equal((await app.inject({ method: 'GET', url: '/health/live' })).statusCode, 200, 'the process stays up')
+
+  await proxy.restore()
+  let readyAgain = 0
+  for (let i = 0; i < 50 && readyAgain !== 200; i++) {
+    readyAgain = (await app.inject({ method: 'GET', url: '/health/ready' })).statusCode
+    if (readyAgain !== 200) await new Promise((resolve) => setTimeout(resolve, 100))
+  }
+  t.equal(readyAgain, 200, 'ready again once the database is back')
+  t.same((await tasks.get(before.id)).json(), before, 'what was committed before is there')
+  t.equal((await tasks.create({ title: 'after the outage' })).statusCode, 201, 'writes work again')
+  const titles = (await tasks.list('?limit=100')).json<{ items: { title: string }[] }>().items.map((task) => task.title)
+  t.notOk(titles.includes('during the outage'), 'the refused write left nothing behind')
+})

@@ -1,0 +1,107 @@
+import { InMemorySpanExporter } from '@opentelemetry/sdk-trace-node'
+import type { InjectOptions } from 'fastify'
+import t from 'tap'
+import { buildTestApp } from '../helpers/app.js'
+import { bearer, type AuthResult } from '../helpers/auth.js'
+import { eventually } from '../helpers/jobs.js'
+
+const INFO = 30
+const WARN = 40
+
+t.test('the log lines of a request share its request id and trace id, and carry the user id once known', async (t) => {
+  const exporter = new InMemorySpanExporter()
+  const { app, logs } = await buildTestApp(t, { LOG_LEVEL: 'trace', JOBS_POLL_INTERVAL_MS: '50' }, { traceExporter: exporter })
+  const send = (requestId: string, options: InjectOptions) =>
+    app.inject({ ...options, headers: { ...options.headers, 'x-request-id': requestId } })
+
+  const registered = (await send('req-register', { method: 'POST', url: '/auth/register', payload: { email: 'logs@example.io', password: 'correct horse battery' } })).json<AuthResult>()
+  const userId = registered.user.id
+  const login = (await send('req-login', { method: 'POST', url: '/auth/login', payload: { email: 'logs@example.io', password: 'correct horse battery' } })).json<AuthResult>()
+  const auth = bearer(login.accessToken)
+  const task = (await send('req-create', { method: 'POST', url: '/tasks', headers: auth, payload: { title: 'Watch the logs' } })).json<{ id: string }>()
+  t.equal((await send('req-done', { method: 'POST', url: `/tasks/${task.id}/done`, headers: auth })).statusCode, 200)
+  t.equal((await send('req-delete', { method: 'DELETE', url: `/tasks/${task.id}`, headers: auth })).statusCode, 204)
+  t.equal((await send('req-refresh', { method: 'POST', url: '/auth/refresh', payload: { refreshToken: login.refreshToken } })).statusCode, 200)
+  t.equal((await send('req-reuse', { method: 'POST', url: '/auth/refresh', payload: { refreshToken: login.refreshToken } })).statusCode, 401)
+  await eventually(async () => logs.some((line) => line.msg === 'job done'), 10_000, 'the welcome email job')
+
+  const spanOf = (requestId: string) => exporter.getFinishedSpans().find((span) => span.attributes['taskforge.request_id'] === requestId)
+  const linesOf = (requestId: string) => logs.filter((line) => line.requestId === requestId)
+
+  for (const requestId of ['req-register', 'req-login', 'req-create', 'req-done', 'req-delete', 'req-refresh', 'req-reuse']) {
+    await t.test(requestId, async (t) => {
+      const span = spanOf(requestId)
+      if (span === undefined) throw new Error(`no span for ${requestId}`)
+      const { traceId, spanId } = span.spanContext()
+      const lines = linesOf(requestId)
+      t.ok(lines.some((line) => line.msg === 'incoming request'), 'incoming request')
+      t.ok(lines.some((line) => line.msg === 'request completed' && typeof line.route === 'string'), 'request completed, with its route template')
+      t.ok(lines.some((line) => line.msg === 'sql query' && typeof line.durationMs === 'number'), 'its SQL timings (LOG_LEVEL=trace)')
+      t.same([...new Set(lines.map((line) => line.trace_id))], [traceId], 'every line carries the request\'s trace id')
+      t.same([...new Set(lines.map((line) => line.span_id))], [spanId], 'and its span id')
+      const sameTrace = logs.filter((line) => line.trace_id === traceId && line.jobId === undefined)
+      t.same(sameTrace.filter((line) => line.requestId !== requestId), [], 'no line of the request lacks its request id')
+    })
+  }
+
+  const business = (msg: string) => logs.find((line) => line.msg === msg)
+  t.match(business('user registered'), { level: INFO, requestId: 'req-register', userId, trace_id: String })
+  t.match(business('user logged in'), { level: INFO, requestId: 'req-login', userId })
+  t.match(business('task created'), { level: INFO, requestId: 'req-create', userId, taskId: task.id })
+  t.match(business('task completed'), { level: INFO, requestId: 'req-done', userId, taskId: task.id })
+  t.match(business('task deleted'), { level: INFO, requestId: 'req-delete', userId, taskId: task.id })
+  t.match(business('refresh token reused: token family revoked'), { level: WARN, requestId: 'req-reuse', userId })
+
+  for (const requestId of ['req-create', 'req-done', 'req-delete']) {
+    const completed = linesOf(requestId).find((line) => line.msg === 'request completed')
+    t.equal(completed?.userId, userId, `${requestId}: once authenticated, the lines carry the user id`)
+  }
+
+  const registerTrace = spanOf('req-register')?.spanContext().traceId
+  const jobLines = logs.filter((line) => line.jobId !== undefined)
+  t.ok(jobLines.some((line) => line.msg === 'job done' && line.level === INFO), 'job done, at info')
+  t.ok(jobLines.some((line) => typeof line.msg === 'string' && line.msg.startsWith('mail simulated')), 'the mailer\'s line, written during the run, carries the job id')
+  t.same([...new Set(jobLines.map((line) => line.trace_id))], [registerTrace], 'job lines carry the trace of the request that enqueued the job')
+})
+
+t.test('no password or token appears in any log line of a register/login/refresh/task flow', async (t) => {
+  const { app, logs } = await buildTestApp(t, { LOG_LEVEL: 'trace', JOBS_POLL_INTERVAL_MS: '50' }, { traceExporter: new InMemorySpanExporter() })
+  const password = 'pa55word-that-must-not-leak'
+  const registered = (await app.inject({ method: 'POST', url: '/auth/register', payload: { email: 'secret@example.io', password } })).json<AuthResult>()
+  const login = (await app.inject({ method: 'POST', url: '/auth/login', payload: { email: 'secret@example.io', password } })).json<AuthResult>()
+  await app.inject({ method: 'POST', url: '/auth/login', payload: { email: 'secret@example.io', password: `${password}-wrong` } })
+  const rotated = (await app.inject({ method: 'POST', url: '/auth/refresh', payload: { refreshToken: login.refreshToken } })).json<AuthResult>()
+  await app.inject({ method: 'POST', url: '/auth/refresh', payload: { refreshToken: login.refreshToken } })
+  const auth = bearer(rotated.accessToken)
+  const task = (await app.inject({ method: 'POST', url: '/tasks', headers: { ...auth, 'idempotency-key': 'key-1' }, payload: { title: 'Secret-free' } })).json<{ id: string }>()
+  await app.inject({ method: 'PATCH', url: `/tasks/${task.id}`, headers: auth, payload: { status: 'done' } })
+  await app.inject({ method: 'GET', url: '/tasks', headers: auth })
+  await app.inject({ method: 'GET', url: '/auth/me', headers: { authorization: `Bearer ${registered.refreshToken}` } })
+  await app.inject({ method: 'POST', url: '/auth/logout', payload: { refreshToken: rotated.refreshToken } })
+  await eventually(async () => logs.some((line) => line.msg === 'job done'), 10_000, 'the welcome email job')
+
+  const text = JSON.stringify(logs)
+  t.ok(logs.length > 50, `${logs.length} lines`)
+  for (const secret of [password, registered.accessToken, registered.refreshToken, login.accessToken, login.refreshToken, rotated.accessToken, rotated.refreshToken]) {
+    t.notOk(text.includes(secret), `not logged: ${secret.slice(0, 8)}…`)
+  }
+})
+
+t.test('secrets are censored wherever a log call puts them: bodies, headers, error objects', async (t) => {
+  const { app, logs } = await buildTestApp(t, { JOBS_CONCURRENCY: '0' })
+  const error = Object.assign(new Error('upstream refused'), {
+    request: { headers: { Authorization: 'Bearer leaked-in-an-error', cookie: 'sid=leaked-cookie' } },
+    response: { body: { access_token: 'leaked-oauth-token' } }
+  })
+  app.log.error({ err: error }, 'an error object with secrets inside')
+  app.log.info({ body: { user: { email: 'a@b.io', password: 'leaked-in-a-body', tokens: [{ refreshToken: 'leaked-in-a-list' }] } } }, 'a body')
+  app.log.warn({ headers: { 'x-api-key': 'leaked-api-key', 'set-cookie': ['leaked=1'] } }, 'headers')
+  const text = JSON.stringify(logs)
+  for (const secret of ['leaked-in-an-error', 'leaked-cookie', 'leaked-oauth-token', 'leaked-in-a-body', 'leaked-in-a-list', 'leaked-api-key', 'leaked=1']) {
+    t.notOk(text.includes(secret), `censored: ${secret}`)
+  }
+  t.match(logs.find((line) => line.msg === 'an error object with secrets inside'), {
+    err: { type: 'Error', message: 'upstream refused', stack: /upstream refused/, request: { headers: { Authorization: '[redacted]' } } }
+  }, 'the error is serialized, its secrets censored')
+  t.match(logs.find((line) => line.msg === 'a body'), { body: { user: { email: 'a@b.io', password: '[redacted]' } } }, 'what is not secret stays')
+})
