@@ -35,6 +35,8 @@ export function testConfig (databaseUrl: string, environment: NodeJS.ProcessEnv 
     LOG_LEVEL: 'debug',
     DATABASE_URL: databaseUrl,
     JWT_SECRET: TEST_JWT_SECRET,
+    // Test files run two at a time, some with several apps: small pools stay far below max_connections.
+    DB_POOL_MAX: '4',
     // Tests register many users from one address; the rate-limit tests set their own limits.
     RATE_LIMIT_MAX: '100000',
     AUTH_RATE_LIMIT_MAX: '100000',
