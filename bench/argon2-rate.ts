@@ -1,0 +1,36 @@
+/** The raw argon2id verify rate: the ceiling of POST /auth/login on this machine. */
+import argon2 from 'argon2'
+import type { Argon2Parameters } from '../services/passwords.js'
+import { round } from './support.js'
+
+export interface Argon2Run {
+  concurrency: number
+  repetition: number
+  verifies: number
+  seconds: number
+  verifiesPerSecond: number
+}
+
+/**
+ * Verifies one password against one hash with `concurrency` calls in flight
+ * for `durationSeconds`, through the same native binding and libuv thread
+ * pool (UV_THREADPOOL_SIZE, 4 by default) the app uses.
+ */
+export async function argon2VerifyRate (parameters: Argon2Parameters, concurrency: number, durationSeconds: number, repetition: number): Promise<Argon2Run> {
+  const password = 'benchmark password 42'
+  const hash = await argon2.hash(password, { type: argon2.argon2id, ...parameters })
+  const started = performance.now()
+  const deadline = started + durationSeconds * 1000
+  let verifies = 0
+  let lastDone = started
+  const lane = async (): Promise<void> => {
+    while (performance.now() < deadline) {
+      if (!await argon2.verify(hash, password)) throw new Error('argon2 verify failed on its own hash')
+      verifies += 1
+      lastDone = performance.now()
+    }
+  }
+  await Promise.all(Array.from({ length: concurrency }, lane))
+  const seconds = (lastDone - started) / 1000
+  return { concurrency, repetition, verifies, seconds: round(seconds, 3), verifiesPerSecond: round(verifies / seconds, 1) }
+}

@@ -1,0 +1,61 @@
+/**
+ * Where a V8 CPU profile (node --cpu-prof, e.g. from `npm run bench -- --profile DIR`)
+ * spent its time: self time by function and by package, idle and GC apart.
+ *
+ *   tsx bench/profile-summary.ts FILE.cpuprofile [top]
+ */
+import { readFileSync } from 'node:fs'
+
+interface ProfileNode {
+  id: number
+  callFrame: { functionName: string; url: string; lineNumber: number }
+  children?: number[]
+}
+
+interface CpuProfile {
+  nodes: ProfileNode[]
+  samples: number[]
+  timeDeltas: number[]
+}
+
+const [file, top = '25'] = process.argv.slice(2)
+if (file === undefined) throw new Error('usage: tsx bench/profile-summary.ts FILE.cpuprofile [top]')
+const profile = JSON.parse(readFileSync(file, 'utf8')) as CpuProfile
+const byId = new Map(profile.nodes.map((node) => [node.id, node]))
+const selfMicros = new Map<number, number>()
+profile.samples.forEach((id, index) => { selfMicros.set(id, (selfMicros.get(id) ?? 0) + (profile.timeDeltas[index] ?? 0)) })
+
+/** node_modules/<package>, the app's own file, or what V8 calls it. */
+function owner (url: string, name: string): string {
+  if (url === '') return `(${name || 'native'})`
+  const inModules = /node_modules\/((?:@[^/]+\/)?[^/]+)/.exec(url)
+  if (inModules?.[1] !== undefined) return inModules[1]
+  if (url.startsWith('node:')) return 'node:internal'
+  const app = /\/(dist|bench)\/(.*)$/.exec(url)
+  return app?.[2] === undefined ? url : `app: ${app[2]}`
+}
+
+const functions = new Map<string, number>()
+const owners = new Map<string, number>()
+let total = 0
+for (const [id, micros] of selfMicros) {
+  const node = byId.get(id)
+  if (node === undefined) continue
+  const { functionName, url, lineNumber } = node.callFrame
+  total += micros
+  const where = owner(url, functionName)
+  const file = url.split('/').at(-1) ?? ''
+  const name = `${functionName || '(anonymous)'}  ${where}${url === '' ? '' : ` ${file}:${lineNumber + 1}`}`
+  functions.set(name, (functions.get(name) ?? 0) + micros)
+  owners.set(where, (owners.get(where) ?? 0) + micros)
+}
+
+const print = (title: string, entries: Map<string, number>) => {
+  process.stdout.write(`\n${title}\n`)
+  for (const [name, micros] of [...entries].sort((a, b) => b[1] - a[1]).slice(0, Number(top))) {
+    process.stdout.write(`${(micros / total * 100).toFixed(1).padStart(5)}%  ${(micros / 1000).toFixed(0).padStart(7)} ms  ${name}\n`)
+  }
+}
+process.stdout.write(`${file}: ${(total / 1e6).toFixed(1)} s sampled\n`)
+print('self time by package or file', owners)
+print('self time by function', functions)

@@ -1,0 +1,385 @@
+/**
+ * npm run bench: taskforge under load, beside a bare baseline, the raw argon2
+ * rate and pg-boss. See BENCHMARKS.md for what it measures and why.
+ *
+ *   npm run bench                      the full run (about 13 minutes): bench/results/summary.json
+ *   npm run bench -- --quick           a tiny run (seconds), as the smoke test does
+ *   npm run bench:jobs                 the job-queue part alone
+ *   tsx bench/run.ts --report FILE     the Markdown tables of a results file
+ *
+ * Options:
+ *   --admin-url URL        a PostgreSQL role that may create databases (default
+ *                          BENCH_ADMIN_URL, else postgres://postgres@127.0.0.1:5432/postgres)
+ *   --database-prefix P    names of the databases it creates and drops (P_http_<hex>, P_jobs_<hex>)
+ *   --out FILE             where the results go (default: summary.json for the standard
+ *                          run, a file of its own under bench/results/ for any other)
+ *   --duration S, --repetitions N, --connections 10,100, --scenarios a,b
+ *   --skip-jobs, --only-jobs, --jobs N, --jobs-in-flight N, --jobs-instances 1,2,
+ *   --jobs-repetitions N, --queues taskforge,pg-boss,pg-boss-batch-5x
+ *   --profile DIR          run the app under node --cpu-prof; the profile lands in DIR
+ *                          (summarise it with tsx bench/profile-summary.ts FILE)
+ */
+import { randomBytes } from 'node:crypto'
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import os from 'node:os'
+import { dirname, join, relative, resolve } from 'node:path'
+import { parseArgs } from 'node:util'
+import postgres from 'postgres'
+import { loadConfig } from '../config.js'
+import { argon2VerifyRate, type Argon2Run } from './argon2-rate.js'
+import { FILTERED_PAGE, FILTERED_QUERY, measure, SCENARIOS, type HttpRun, type ScenarioContext, type Target } from './http.js'
+import { runJobsBench, type JobsBenchOptions, type JobsResults, type QueueConfiguration } from './jobs.js'
+import { renderMarkdown, type BenchSummary, type HttpSummaryRow, type TargetCheck } from './report.js'
+import { seed as seedDatabase, type SeededUser } from './seed.js'
+import {
+  createDatabase, DEFAULT_ADMIN_URL, freePort, killChildren, median, PROJECT_ROOT, round, run, say, sleep, startServer, type ServerHandle
+} from './support.js'
+
+const { values: args } = parseArgs({
+  options: {
+    quick: { type: 'boolean', default: false },
+    out: { type: 'string' },
+    'admin-url': { type: 'string' },
+    'database-prefix': { type: 'string' },
+    duration: { type: 'string' },
+    repetitions: { type: 'string' },
+    connections: { type: 'string' },
+    scenarios: { type: 'string' },
+    jobs: { type: 'string' },
+    'jobs-in-flight': { type: 'string' },
+    'jobs-instances': { type: 'string' },
+    'jobs-repetitions': { type: 'string' },
+    queues: { type: 'string' },
+    'skip-jobs': { type: 'boolean', default: false },
+    'only-jobs': { type: 'boolean', default: false },
+    profile: { type: 'string' },
+    report: { type: 'string' }
+  }
+})
+
+if (args.report !== undefined) {
+  process.stdout.write(renderMarkdown(JSON.parse(readFileSync(args.report, 'utf8')) as BenchSummary))
+  process.exit(0)
+}
+
+const quick = args.quick
+const settings = {
+  durationSeconds: Number(args.duration ?? (quick ? 0.3 : 5)),
+  repetitions: Number(args.repetitions ?? (quick ? 1 : 3)),
+  warmupSeconds: quick ? 0 : 1,
+  connections: (args.connections ?? (quick ? '10' : '10,100')).split(',').map(Number),
+  scenarios: (args.scenarios ?? (quick ? 'health-live,tasks-list,tasks-get,tasks-create,auth-login' : SCENARIOS.map((scenario) => scenario.id).join(','))).split(','),
+  seed: quick
+    ? { tasksPerUser: 500, otherUsers: 4, tasksPerOtherUser: 50 }
+    : { tasksPerUser: 10_000, otherUsers: 48, tasksPerOtherUser: 1000 },
+  poolMax: 10,
+  jobsConcurrency: 4
+}
+const adminUrl = args['admin-url'] ?? process.env.BENCH_ADMIN_URL ?? DEFAULT_ADMIN_URL
+// Every database the run creates (and drops) is named <prefix>_http_<hex> or <prefix>_jobs_<hex>.
+const databasePrefix = args['database-prefix'] ?? 'taskforge_bench'
+// Only the full, standard run replaces the committed summary; any other run writes a file of its own (ignored by git).
+const standardRun = !quick && !args['only-jobs'] && !args['skip-jobs'] && [args.duration, args.repetitions, args.connections, args.scenarios, args.jobs, args['jobs-in-flight'], args['jobs-instances'], args['jobs-repetitions'], args.queues, args.profile].every((value) => value === undefined)
+const outFile = args.out ?? join(PROJECT_ROOT, 'bench', 'results', standardRun ? 'summary.json' : `${quick ? 'quick' : 'run'}-${new Date().toISOString().replace(/[:.]/g, '-')}.json`)
+const workDir = join(PROJECT_ROOT, '.tmp', `bench-${process.pid}`)
+// The app's own defaults (ARGON2_*), read the way the app reads them.
+const argon2Parameters = loadConfig({ NODE_ENV: 'production', JWT_SECRET: randomBytes(36).toString('base64url') }).auth.argon2
+
+// Jobs each worker instance has in hand (JOBS_CONCURRENCY; pg-boss's batchSize): a throughput setting, as a no-op job takes no time.
+const jobsInFlight = Number(args['jobs-in-flight'] ?? (quick ? 50 : 200))
+const jobsOptions: JobsBenchOptions = {
+  adminUrl,
+  databasePrefix,
+  jobs: Number(args.jobs ?? (quick ? 200 : 10_000)),
+  instances: (args['jobs-instances'] ?? (quick ? '1' : '1,2')).split(',').map(Number),
+  repetitions: Number(args['jobs-repetitions'] ?? (quick ? 1 : 3)),
+  enqueueConcurrency: 10,
+  poolMax: settings.poolMax,
+  configurations: ([
+    { id: 'taskforge', system: 'taskforge', inFlight: jobsInFlight },
+    // The same number of jobs in hand per instance.
+    { id: 'pg-boss', system: 'pg-boss', inFlight: jobsInFlight },
+    // pg-boss's own way to go faster: bigger batches (5 times the jobs in hand).
+    { id: 'pg-boss-batch-5x', system: 'pg-boss', inFlight: jobsInFlight * 5 }
+  ] satisfies QueueConfiguration[]).filter((configuration) => args.queues === undefined || args.queues.split(',').includes(configuration.id)),
+  taskforgePollIntervalMs: 2000,
+  // pg-boss 10 has no NOTIFY: it polls, and 0.5 s is the shortest interval it allows.
+  pgBossPollingIntervalSeconds: 0.5,
+  drainTimeoutMs: quick ? 30_000 : 180_000
+}
+
+function packageVersion (name: string): string {
+  return (JSON.parse(readFileSync(join(PROJECT_ROOT, 'node_modules', name, 'package.json'), 'utf8')) as { version: string }).version
+}
+
+async function login (appUrl: string, user: SeededUser): Promise<string> {
+  const response = await fetch(`${appUrl}/auth/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ email: user.email, password: user.password }) })
+  if (response.status !== 200) throw new Error(`login answered ${response.status}: ${await response.text()}`)
+  return (await response.json() as { accessToken: string }).accessToken
+}
+
+/** Walks the filtered list to page FILTERED_PAGE (or the last one there is) through the app itself. */
+async function filteredCursor (appUrl: string, token: string): Promise<ScenarioContext['filteredCursor']> {
+  let cursor: string | undefined
+  let position = { afterCreatedAt: '', afterId: '' }
+  for (let page = 1; page < FILTERED_PAGE; page += 1) {
+    const response = await fetch(`${appUrl}/tasks?${FILTERED_QUERY}${cursor === undefined ? '' : `&cursor=${encodeURIComponent(cursor)}`}`, { headers: { authorization: `Bearer ${token}` } })
+    const body = await response.json() as { items: { id: string; createdAt: string }[]; nextCursor: string | null }
+    const last = body.items.at(-1)
+    if (body.nextCursor === null || last === undefined) break
+    cursor = body.nextCursor
+    position = { afterCreatedAt: last.createdAt, afterId: last.id }
+  }
+  return { cursor: cursor ?? '', ...position }
+}
+
+function summarizeHttp (runs: HttpRun[], argon2: { concurrency: number; verifiesPerSecond: number }[]): HttpSummaryRow[] {
+  const rows: HttpSummaryRow[] = []
+  for (const scenario of SCENARIOS) {
+    for (const connections of settings.connections) {
+      const medians = (target: Target) => {
+        const selected = runs.filter((entry) => entry.scenario === scenario.id && entry.connections === connections && entry.target === target)
+        if (selected.length === 0) return undefined
+        const peaks = selected.map((entry) => entry.peakRssMiB).filter((value) => value !== null)
+        const cpu = selected.map((entry) => entry.cpuPercent).filter((value) => value !== null)
+        return {
+          scenario: scenario.id,
+          title: scenario.title,
+          connections,
+          target,
+          requestsPerSecond: round(median(selected.map((entry) => entry.requestsPerSecond))),
+          latencyP50Ms: median(selected.map((entry) => entry.latencyMs.p50)),
+          latencyP99Ms: median(selected.map((entry) => entry.latencyMs.p99)),
+          errors: selected.reduce((sum, entry) => sum + entry.errors + entry.timeouts, 0),
+          non2xx: selected.reduce((sum, entry) => sum + entry.non2xx, 0),
+          peakRssMiB: peaks.length === 0 ? null : Math.max(...peaks),
+          cpuPercent: cpu.length === 0 ? null : round(median(cpu)),
+          cpuMicrosPerRequest: round(median(selected.map((entry) => entry.cpuMicrosPerRequest ?? Number.NaN))),
+          databaseCpuMicrosPerRequest: round(median(selected.map((entry) => entry.databaseCpuMicrosPerRequest ?? Number.NaN))),
+          machineBusyPercent: round(median(selected.map((entry) => entry.machineBusyPercent ?? Number.NaN))),
+          loadAverage: round(median(selected.map((entry) => entry.loadAverage)), 1),
+          serverWarnings: selected.reduce((sum, entry) => sum + entry.serverWarnings, 0)
+        }
+      }
+      const app = medians('taskforge')
+      if (app === undefined) continue
+      const baseline = medians('baseline')
+      const argon2Rate = argon2.find((entry) => entry.concurrency === connections)?.verifiesPerSecond
+      if (baseline !== undefined) {
+        rows.push({ ...app, ratio: round(app.requestsPerSecond / baseline.requestsPerSecond, 2), ratioAgainst: 'baseline' })
+        rows.push({ ...baseline, ratio: null, ratioAgainst: null })
+      } else if (scenario.id === 'auth-login' && argon2Rate !== undefined) {
+        rows.push({ ...app, ratio: round(app.requestsPerSecond / argon2Rate, 2), ratioAgainst: 'argon2' })
+      } else {
+        rows.push({ ...app, ratio: null, ratioAgainst: null })
+      }
+    }
+  }
+  return rows
+}
+
+function checkTargets (http: HttpSummaryRow[], jobs: JobsResults | null): TargetCheck[] {
+  const checks: TargetCheck[] = []
+  for (const row of http.filter((entry) => entry.target === 'taskforge')) {
+    if (row.ratioAgainst === 'baseline' && row.ratio !== null) {
+      checks.push({ name: `${row.scenario} @${String(row.connections)}: taskforge / baseline`, wanted: '≥ 0.80', actual: row.ratio.toFixed(2), met: row.ratio >= 0.8 })
+    }
+    if (row.ratioAgainst === 'argon2' && row.ratio !== null) {
+      checks.push({ name: `${row.scenario} @${String(row.connections)}: login / raw argon2 verify rate`, wanted: '≥ 0.80', actual: row.ratio.toFixed(2), met: row.ratio >= 0.8 })
+    }
+  }
+  const failures = http.reduce((sum, row) => sum + row.errors + row.non2xx, 0)
+  checks.push({ name: 'errors and non-2xx answers, every scenario and server', wanted: '0', actual: String(failures), met: failures === 0 })
+  for (const row of jobs?.summary ?? []) {
+    if (row.processedRatio === null) continue
+    checks.push({
+      name: `jobs processed, ${String(row.instances)} instance${row.instances > 1 ? 's' : ''}: taskforge / ${row.configuration} (${String(row.inFlight)} in hand)`,
+      wanted: '≥ 1.00',
+      actual: row.processedRatio.toFixed(2),
+      met: row.processedRatio >= 1
+    })
+  }
+  return checks
+}
+
+interface HttpPart { runs: HttpRun[]; argon2Runs: Argon2Run[]; seed: Record<string, number>; postgresVersion: string; appEnvironment: Record<string, string> }
+
+async function runHttp (): Promise<HttpPart> {
+  const buildDir = join(workDir, 'dist')
+  say(`build: tsc -p tsconfig.build.json --outDir ${relative(PROJECT_ROOT, buildDir)}`)
+  await run(process.execPath, [join(PROJECT_ROOT, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', 'tsconfig.build.json', '--outDir', buildDir], PROJECT_ROOT)
+  const database = await createDatabase(adminUrl, `${databasePrefix}_http`)
+  const servers: ServerHandle[] = []
+  try {
+    const appPort = await freePort()
+    const appEnvironment = {
+      NODE_ENV: 'production',
+      LOG_LEVEL: 'warn',
+      HOST: '127.0.0.1',
+      PORT: String(appPort),
+      DATABASE_URL: database.url,
+      DB_POOL_MAX: String(settings.poolMax),
+      JWT_SECRET: randomBytes(36).toString('base64url'),
+      // One client (this process, from 127.0.0.1, as one user) sends everything: limits that never trigger.
+      RATE_LIMIT_MAX: '1000000000',
+      AUTH_RATE_LIMIT_MAX: '1000000000',
+      // Tokens issued at the start must outlive the run.
+      ACCESS_TOKEN_TTL: '2h',
+      JOBS_CONCURRENCY: String(settings.jobsConcurrency)
+    }
+    say(`start taskforge (node dist/server.js, NODE_ENV=production, LOG_LEVEL=warn) on database ${database.name}`)
+    // cwd is the build folder, which has no .env: the app sees exactly this environment.
+    const app = await startServer({
+      name: 'taskforge',
+      args: [...(args.profile === undefined ? [] : ['--cpu-prof', '--cpu-prof-dir', resolve(args.profile)]), join(buildDir, 'server.js')],
+      env: { PATH: process.env.PATH, ...appEnvironment },
+      cwd: workDir,
+      port: appPort,
+      readyPath: '/health/ready',
+      logFile: join(workDir, 'taskforge.log')
+    })
+    servers.push(app)
+
+    say(`seed: ${settings.seed.tasksPerUser} tasks for the reader, ${settings.seed.otherUsers + 1} more users with ${settings.seed.tasksPerOtherUser} each`)
+    const seeded = await seedDatabase({ appUrl: app.url, databaseUrl: database.url, ...settings.seed })
+    const context: ScenarioContext = {
+      seed: seeded,
+      readerToken: await login(app.url, seeded.reader),
+      writerToken: await login(app.url, seeded.writer),
+      filteredCursor: { cursor: '', afterCreatedAt: '', afterId: '' }
+    }
+    context.filteredCursor = await filteredCursor(app.url, context.readerToken)
+
+    const baselinePort = await freePort()
+    const baseline = await startServer({
+      name: 'baseline',
+      args: ['--import', 'tsx', join(PROJECT_ROOT, 'bench', 'baseline-server.ts')],
+      env: { PATH: process.env.PATH, NODE_ENV: 'production', HOST: '127.0.0.1', PORT: String(baselinePort), DATABASE_URL: database.url, DB_POOL_MAX: String(settings.poolMax), BENCH_USER_ID: seeded.reader.id },
+      cwd: PROJECT_ROOT,
+      port: baselinePort,
+      readyPath: '/health/live',
+      logFile: join(workDir, 'baseline.log')
+    })
+    servers.push(baseline)
+
+    const selected = SCENARIOS.filter((entry) => settings.scenarios.includes(entry.id))
+    if (settings.warmupSeconds > 0) {
+      // Every code path compiled and every cache filled before anything counts.
+      say(`warm-up: ${2 * settings.warmupSeconds} s of each scenario on each server`)
+      for (const scenario of selected) {
+        if (scenario.id === 'tasks-list-filtered' && context.filteredCursor.cursor === '') continue
+        for (const { target, server } of [{ target: 'taskforge' as const, server: app }, ...(scenario.baseline ? [{ target: 'baseline' as const, server: baseline }] : [])]) {
+          await measure(server, scenario.requests(context, target), { scenario: scenario.id, target, connections: settings.connections[0] ?? 10, repetition: 0, durationSeconds: 2 * settings.warmupSeconds, database: database.name })
+        }
+      }
+    }
+    const runs: HttpRun[] = []
+    const argon2Runs: Argon2Run[] = []
+    for (const scenario of selected) {
+      if (scenario.id === 'tasks-list-filtered' && context.filteredCursor.cursor === '') throw new Error('the seed is too small for a second page of the filtered list')
+      for (const connections of settings.connections) {
+        const targets: { target: Target; server: ServerHandle }[] = [{ target: 'taskforge', server: app }]
+        if (scenario.baseline) targets.push({ target: 'baseline', server: baseline })
+        for (const { target, server } of targets) {
+          if (settings.warmupSeconds > 0) await measure(server, scenario.requests(context, target), { scenario: scenario.id, target, connections, repetition: 0, durationSeconds: settings.warmupSeconds, database: database.name })
+        }
+        for (let repetition = 1; repetition <= settings.repetitions; repetition += 1) {
+          // Login's ceiling, measured right beside it: the same argon2 verification, as many in flight, in this process.
+          const measureArgon2 = async () => {
+            if (scenario.id !== 'auth-login') return
+            const rate = await argon2VerifyRate(argon2Parameters, connections, settings.durationSeconds, repetition)
+            argon2Runs.push(rate)
+            say(`argon2 verify @${connections} #${repetition}: ${rate.verifiesPerSecond}/s`)
+          }
+          // Alternate the order, so that neither side always runs first.
+          const ordered = repetition % 2 === 1 ? targets : [...targets].reverse()
+          if (repetition % 2 === 0) await measureArgon2()
+          for (const { target, server } of ordered) {
+            await sleep(quick ? 50 : 500)
+            const result = await measure(server, scenario.requests(context, target), { scenario: scenario.id, target, connections, repetition, durationSeconds: settings.durationSeconds, database: database.name })
+            runs.push(result)
+            const failures = result.errors + result.timeouts + result.non2xx
+            say(`${scenario.id} @${connections} ${target} #${repetition}: ${result.requestsPerSecond} req/s, p50 ${result.latencyMs.p50} ms, p99 ${result.latencyMs.p99} ms, ${result.cpuMicrosPerRequest ?? '?'} µs CPU/req${failures > 0 ? `, ${failures} FAILED ${JSON.stringify(result.statusCodes)}` : ''}`)
+          }
+          if (repetition % 2 === 1) await measureArgon2()
+        }
+      }
+    }
+
+    const admin = postgres(database.url, { max: 1, onnotice: () => undefined })
+    const [version] = await admin<{ serverVersion: string }[]>`select current_setting('server_version') as "serverVersion"`
+    await admin.end()
+    const { JWT_SECRET: _secret, DATABASE_URL: _url, PORT: _port, ...shownEnvironment } = appEnvironment
+    return {
+      runs,
+      argon2Runs,
+      seed: { ...seeded.counts, readerTasks: settings.seed.tasksPerUser },
+      postgresVersion: version?.serverVersion ?? 'unknown',
+      appEnvironment: shownEnvironment
+    }
+  } finally {
+    for (const server of servers.reverse()) await server.stop()
+    await database.drop()
+  }
+}
+
+const startedAt = new Date()
+mkdirSync(workDir, { recursive: true })
+// Interrupted: no server or worker is left running (the databases stay; their names start with the prefix).
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.once(signal, () => {
+    killChildren()
+    process.exit(130)
+  })
+}
+say(`bench ${quick ? '(quick) ' : ''}on ${adminUrl.replace(/\/\/[^@]*@/, '//')}; work folder ${relative(PROJECT_ROOT, workDir)}`)
+const http = args['only-jobs'] ? undefined : await runHttp()
+let jobs: JobsResults | null = null
+if (!args['skip-jobs']) {
+  say(`jobs: ${jobsOptions.jobs} no-op jobs, ${jobsOptions.instances.join(' and ')} worker instance(s), ${jobsOptions.repetitions} repetition(s)`)
+  jobs = await runJobsBench(jobsOptions, packageVersion('pg-boss'))
+}
+
+const argon2Summary = settings.connections.flatMap((concurrency) => {
+  const selected = (http?.argon2Runs ?? []).filter((entry) => entry.concurrency === concurrency)
+  return selected.length === 0 ? [] : [{ concurrency, verifiesPerSecond: round(median(selected.map((entry) => entry.verifiesPerSecond)), 1) }]
+})
+const httpSummary = summarizeHttp(http?.runs ?? [], argon2Summary)
+const spread = (values: number[]) => values.length === 0 ? null : { min: Math.min(...values), median: median(values), max: Math.max(...values) }
+const cpus = os.cpus()
+const summary: BenchSummary = {
+  kind: quick ? 'quick' : 'full',
+  startedAt: startedAt.toISOString(),
+  finishedAt: new Date().toISOString(),
+  machine: {
+    cpu: cpus[0]?.model ?? 'unknown',
+    cores: cpus.length,
+    memoryGiB: round(os.totalmem() / 2 ** 30, 1),
+    os: `${os.type()} ${os.release()} ${os.arch()}`
+  },
+  versions: {
+    node: process.version,
+    postgresql: http?.postgresVersion ?? 'unknown',
+    fastify: packageVersion('fastify'),
+    postgres: packageVersion('postgres'),
+    argon2: packageVersion('argon2'),
+    autocannon: packageVersion('autocannon'),
+    'pg-boss': packageVersion('pg-boss')
+  },
+  settings: { ...settings, appEnvironment: http?.appEnvironment ?? {}, jobs: jobs?.settings ?? null },
+  seed: http?.seed ?? {},
+  // How busy the machine was while the HTTP scenarios ran (other work on it shows here).
+  conditions: {
+    loadAverage: spread((http?.runs ?? []).map((entry) => entry.loadAverage)),
+    machineBusyPercent: spread((http?.runs ?? []).flatMap((entry) => entry.machineBusyPercent ?? []))
+  },
+  http: { summary: httpSummary, runs: http?.runs ?? [] },
+  argon2: { parameters: { memoryKiB: argon2Parameters.memoryCost, timeCost: argon2Parameters.timeCost, parallelism: argon2Parameters.parallelism }, summary: argon2Summary, runs: http?.argon2Runs ?? [] },
+  jobs,
+  targets: checkTargets(httpSummary, jobs)
+}
+mkdirSync(dirname(outFile), { recursive: true })
+writeFileSync(outFile, `${JSON.stringify(summary, null, 2)}\n`)
+rmSync(workDir, { recursive: true, force: true })
+say(`results: ${relative(process.cwd(), outFile)}`)
+process.stdout.write(renderMarkdown(summary))
