@@ -9,6 +9,8 @@ export interface Argon2Run {
   verifies: number
   seconds: number
   verifiesPerSecond: number
+  /** CPU time of this process (the thread pool's included) per verification. */
+  cpuMicrosPerVerify: number
 }
 
 /**
@@ -20,6 +22,7 @@ export async function argon2VerifyRate (parameters: Argon2Parameters, concurrenc
   const password = 'benchmark password 42'
   const hash = await argon2.hash(password, { type: argon2.argon2id, ...parameters })
   const started = performance.now()
+  const cpuAtStart = process.cpuUsage()
   const deadline = started + durationSeconds * 1000
   let verifies = 0
   let lastDone = started
@@ -31,6 +34,14 @@ export async function argon2VerifyRate (parameters: Argon2Parameters, concurrenc
     }
   }
   await Promise.all(Array.from({ length: concurrency }, lane))
+  const cpu = process.cpuUsage(cpuAtStart)
   const seconds = (lastDone - started) / 1000
-  return { concurrency, repetition, verifies, seconds: round(seconds, 3), verifiesPerSecond: round(verifies / seconds, 1) }
+  return {
+    concurrency,
+    repetition,
+    verifies,
+    seconds: round(seconds, 3),
+    verifiesPerSecond: round(verifies / seconds, 1),
+    cpuMicrosPerVerify: round((cpu.user + cpu.system) / verifies)
+  }
 }

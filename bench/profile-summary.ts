@@ -1,15 +1,15 @@
 /**
  * Where a V8 CPU profile (node --cpu-prof, e.g. from `npm run bench -- --profile DIR`)
- * spent its time: self time by function and by package, idle and GC apart.
+ * spent its time: self time by package and by function, idle and GC apart.
  *
- *   tsx bench/profile-summary.ts FILE.cpuprofile [top]
+ *   tsx bench/profile-summary.ts [--top N] FILE.cpuprofile...   (each file on its own; N rows, 25 by default)
  */
 import { readFileSync } from 'node:fs'
+import { parseArgs } from 'node:util'
 
 interface ProfileNode {
   id: number
   callFrame: { functionName: string; url: string; lineNumber: number }
-  children?: number[]
 }
 
 interface CpuProfile {
@@ -17,13 +17,6 @@ interface CpuProfile {
   samples: number[]
   timeDeltas: number[]
 }
-
-const [file, top = '25'] = process.argv.slice(2)
-if (file === undefined) throw new Error('usage: tsx bench/profile-summary.ts FILE.cpuprofile [top]')
-const profile = JSON.parse(readFileSync(file, 'utf8')) as CpuProfile
-const byId = new Map(profile.nodes.map((node) => [node.id, node]))
-const selfMicros = new Map<number, number>()
-profile.samples.forEach((id, index) => { selfMicros.set(id, (selfMicros.get(id) ?? 0) + (profile.timeDeltas[index] ?? 0)) })
 
 /** node_modules/<package>, the app's own file, or what V8 calls it. */
 function owner (url: string, name: string): string {
@@ -35,27 +28,37 @@ function owner (url: string, name: string): string {
   return app?.[2] === undefined ? url : `app: ${app[2]}`
 }
 
-const functions = new Map<string, number>()
-const owners = new Map<string, number>()
-let total = 0
-for (const [id, micros] of selfMicros) {
-  const node = byId.get(id)
-  if (node === undefined) continue
-  const { functionName, url, lineNumber } = node.callFrame
-  total += micros
-  const where = owner(url, functionName)
-  const file = url.split('/').at(-1) ?? ''
-  const name = `${functionName || '(anonymous)'}  ${where}${url === '' ? '' : ` ${file}:${lineNumber + 1}`}`
-  functions.set(name, (functions.get(name) ?? 0) + micros)
-  owners.set(where, (owners.get(where) ?? 0) + micros)
+function summarize (path: string, top: number): void {
+  const profile = JSON.parse(readFileSync(path, 'utf8')) as CpuProfile
+  const byId = new Map(profile.nodes.map((node) => [node.id, node]))
+  const selfMicros = new Map<number, number>()
+  profile.samples.forEach((id, index) => { selfMicros.set(id, (selfMicros.get(id) ?? 0) + (profile.timeDeltas[index] ?? 0)) })
+
+  const functions = new Map<string, number>()
+  const owners = new Map<string, number>()
+  let total = 0
+  for (const [id, micros] of selfMicros) {
+    const node = byId.get(id)
+    if (node === undefined) continue
+    const { functionName, url, lineNumber } = node.callFrame
+    total += micros
+    const where = owner(url, functionName)
+    const name = `${functionName || '(anonymous)'}  ${where}${url === '' ? '' : ` ${url.split('/').at(-1) ?? ''}:${lineNumber + 1}`}`
+    functions.set(name, (functions.get(name) ?? 0) + micros)
+    owners.set(where, (owners.get(where) ?? 0) + micros)
+  }
+
+  const print = (title: string, entries: Map<string, number>) => {
+    process.stdout.write(`\n${title}\n`)
+    for (const [name, micros] of [...entries].sort((a, b) => b[1] - a[1]).slice(0, top)) {
+      process.stdout.write(`${(micros / total * 100).toFixed(1).padStart(5)}%  ${(micros / 1000).toFixed(0).padStart(7)} ms  ${name}\n`)
+    }
+  }
+  process.stdout.write(`${path}: ${(total / 1e6).toFixed(1)} s sampled\n`)
+  print('self time by package or file', owners)
+  print('self time by function', functions)
 }
 
-const print = (title: string, entries: Map<string, number>) => {
-  process.stdout.write(`\n${title}\n`)
-  for (const [name, micros] of [...entries].sort((a, b) => b[1] - a[1]).slice(0, Number(top))) {
-    process.stdout.write(`${(micros / total * 100).toFixed(1).padStart(5)}%  ${(micros / 1000).toFixed(0).padStart(7)} ms  ${name}\n`)
-  }
-}
-process.stdout.write(`${file}: ${(total / 1e6).toFixed(1)} s sampled\n`)
-print('self time by package or file', owners)
-print('self time by function', functions)
+const { values, positionals: files } = parseArgs({ options: { top: { type: 'string', default: '25' } }, allowPositionals: true })
+if (files.length === 0) throw new Error('usage: tsx bench/profile-summary.ts [--top N] FILE.cpuprofile...')
+for (const file of files) summarize(file, Number(values.top))

@@ -26,6 +26,12 @@ export interface HttpSummaryRow {
   /** taskforge / baseline, or taskforge / raw argon2 verify rate for login; null where there is no twin. */
   ratio: number | null
   ratioAgainst: 'baseline' | 'argon2' | null
+  /**
+   * The same comparison in CPU time per request (twin's / taskforge's): what
+   * the ratio would be if the server alone were the bottleneck, and far less
+   * sensitive to whatever else the machine runs meanwhile.
+   */
+  cpuRatio: number | null
 }
 
 export interface TargetCheck {
@@ -45,9 +51,11 @@ export interface BenchSummary {
   seed: Record<string, number>
   conditions: Record<string, { min: number; median: number; max: number } | null>
   http: { summary: HttpSummaryRow[]; runs: unknown[] }
-  argon2: { parameters: Record<string, number>; summary: { concurrency: number; verifiesPerSecond: number }[]; runs: unknown[] }
+  argon2: { parameters: Record<string, number>; summary: { concurrency: number; verifiesPerSecond: number; cpuMicrosPerVerify: number }[]; runs: unknown[] }
   jobs: JobsResults | null
   targets: TargetCheck[]
+  /** Parts of the run that failed (the database went away, a server did not start, ...): empty for a complete run. */
+  failures: string[]
 }
 
 const show = (value: number | null, digits = 0): string =>
@@ -69,7 +77,7 @@ export function renderMarkdown (summary: BenchSummary): string {
   const byKey = new Map(httpRows.map((row) => [`${row.scenario}/${String(row.connections)}/${row.target}`, row]))
   const taskforgeRows = httpRows.filter((row) => row.target === 'taskforge')
   parts.push(table(
-    ['scenario', 'conns', 'req/s', 'p50 / p99 ms', 'errors, non-2xx', 'RSS MiB', 'CPU µs/req: server, PostgreSQL', 'baseline req/s', 'baseline p50 / p99 ms', 'baseline CPU µs/req: server, PostgreSQL', 'ratio'],
+    ['scenario', 'conns', 'req/s', 'p50 / p99 ms', 'errors, non-2xx', 'RSS MiB', 'CPU µs/req: server, PostgreSQL', 'baseline req/s', 'baseline p50 / p99 ms', 'baseline CPU µs/req: server, PostgreSQL', 'ratio', 'CPU ratio'],
     taskforgeRows.map((row) => {
       const twin = byKey.get(`${row.scenario}/${String(row.connections)}/baseline`)
       const argon2 = row.ratioAgainst === 'argon2' ? summary.argon2.summary.find((entry) => entry.concurrency === row.connections) : undefined
@@ -78,8 +86,9 @@ export function renderMarkdown (summary: BenchSummary): string {
         `${String(row.errors)}, ${String(row.non2xx)}`, show(row.peakRssMiB), `${show(row.cpuMicrosPerRequest)}, ${show(row.databaseCpuMicrosPerRequest)}`,
         twin === undefined ? (argon2 === undefined ? '–' : `${show(argon2.verifiesPerSecond, 1)} verifies/s (raw argon2)`) : show(twin.requestsPerSecond),
         twin === undefined ? '–' : `${show(twin.latencyP50Ms)} / ${show(twin.latencyP99Ms)}`,
-        twin === undefined ? '–' : `${show(twin.cpuMicrosPerRequest)}, ${show(twin.databaseCpuMicrosPerRequest)}`,
-        row.ratio === null ? '–' : `**${show(row.ratio, 2)}**`
+        twin === undefined ? (argon2 === undefined ? '–' : `${show(argon2.cpuMicrosPerVerify)} per verify`) : `${show(twin.cpuMicrosPerRequest)}, ${show(twin.databaseCpuMicrosPerRequest)}`,
+        row.ratio === null ? '–' : `**${show(row.ratio, 2)}**`,
+        row.cpuRatio === null ? '–' : show(row.cpuRatio, 2)
       ]
     })
   ))
@@ -96,6 +105,7 @@ export function renderMarkdown (summary: BenchSummary): string {
     ))
   }
 
+  if (summary.failures.length > 0) parts.push(`**Incomplete run.** ${summary.failures.join('; ')}`)
   parts.push(table(['target', 'wanted', 'measured', 'met'], summary.targets.map((target) => [target.name, target.wanted, target.actual, target.met ? 'yes' : '**no**'])))
   return `${parts.join('\n\n')}\n`
 }

@@ -78,15 +78,16 @@ const settings = {
 const adminUrl = args['admin-url'] ?? process.env.BENCH_ADMIN_URL ?? DEFAULT_ADMIN_URL
 // Every database the run creates (and drops) is named <prefix>_http_<hex> or <prefix>_jobs_<hex>.
 const databasePrefix = args['database-prefix'] ?? 'taskforge_bench'
-// Only the full, standard run replaces the committed summary; any other run writes a file of its own (ignored by git).
+// Only a complete full, standard run replaces the committed summary; any other run writes a file of its own (ignored by git).
 const standardRun = !quick && !args['only-jobs'] && !args['skip-jobs'] && [args.duration, args.repetitions, args.connections, args.scenarios, args.jobs, args['jobs-in-flight'], args['jobs-instances'], args['jobs-repetitions'], args.queues, args.profile].every((value) => value === undefined)
-const outFile = args.out ?? join(PROJECT_ROOT, 'bench', 'results', standardRun ? 'summary.json' : `${quick ? 'quick' : 'run'}-${new Date().toISOString().replace(/[:.]/g, '-')}.json`)
+const resultsFile = (complete: boolean): string => args.out ?? join(PROJECT_ROOT, 'bench', 'results',
+  standardRun && complete ? 'summary.json' : `${quick ? 'quick' : 'run'}-${new Date().toISOString().replace(/[:.]/g, '-')}.json`)
 const workDir = join(PROJECT_ROOT, '.tmp', `bench-${process.pid}`)
 // The app's own defaults (ARGON2_*), read the way the app reads them.
 const argon2Parameters = loadConfig({ NODE_ENV: 'production', JWT_SECRET: randomBytes(36).toString('base64url') }).auth.argon2
 
 // Jobs each worker instance has in hand (JOBS_CONCURRENCY; pg-boss's batchSize): a throughput setting, as a no-op job takes no time.
-const jobsInFlight = Number(args['jobs-in-flight'] ?? (quick ? 50 : 200))
+const jobsInFlight = Number(args['jobs-in-flight'] ?? (quick ? 100 : 200))
 const jobsOptions: JobsBenchOptions = {
   adminUrl,
   databasePrefix,
@@ -101,7 +102,7 @@ const jobsOptions: JobsBenchOptions = {
     { id: 'pg-boss', system: 'pg-boss', inFlight: jobsInFlight },
     // pg-boss's own way to go faster: bigger batches (5 times the jobs in hand).
     { id: 'pg-boss-batch-5x', system: 'pg-boss', inFlight: jobsInFlight * 5 }
-  ] satisfies QueueConfiguration[]).filter((configuration) => args.queues === undefined || args.queues.split(',').includes(configuration.id)),
+  ] satisfies QueueConfiguration[]).filter((configuration) => (args.queues ?? (quick ? 'taskforge,pg-boss' : undefined))?.split(',').includes(configuration.id) ?? true),
   taskforgePollIntervalMs: 2000,
   // pg-boss 10 has no NOTIFY: it polls, and 0.5 s is the shortest interval it allows.
   pgBossPollingIntervalSeconds: 0.5,
@@ -133,7 +134,7 @@ async function filteredCursor (appUrl: string, token: string): Promise<ScenarioC
   return { cursor: cursor ?? '', ...position }
 }
 
-function summarizeHttp (runs: HttpRun[], argon2: { concurrency: number; verifiesPerSecond: number }[]): HttpSummaryRow[] {
+function summarizeHttp (runs: HttpRun[], argon2: BenchSummary['argon2']['summary']): HttpSummaryRow[] {
   const rows: HttpSummaryRow[] = []
   for (const scenario of SCENARIOS) {
     for (const connections of settings.connections) {
@@ -164,14 +165,14 @@ function summarizeHttp (runs: HttpRun[], argon2: { concurrency: number; verifies
       const app = medians('taskforge')
       if (app === undefined) continue
       const baseline = medians('baseline')
-      const argon2Rate = argon2.find((entry) => entry.concurrency === connections)?.verifiesPerSecond
+      const argon2Twin = argon2.find((entry) => entry.concurrency === connections)
       if (baseline !== undefined) {
-        rows.push({ ...app, ratio: round(app.requestsPerSecond / baseline.requestsPerSecond, 2), ratioAgainst: 'baseline' })
-        rows.push({ ...baseline, ratio: null, ratioAgainst: null })
-      } else if (scenario.id === 'auth-login' && argon2Rate !== undefined) {
-        rows.push({ ...app, ratio: round(app.requestsPerSecond / argon2Rate, 2), ratioAgainst: 'argon2' })
+        rows.push({ ...app, ratio: round(app.requestsPerSecond / baseline.requestsPerSecond, 2), ratioAgainst: 'baseline', cpuRatio: round(baseline.cpuMicrosPerRequest / app.cpuMicrosPerRequest, 2) })
+        rows.push({ ...baseline, ratio: null, ratioAgainst: null, cpuRatio: null })
+      } else if (scenario.id === 'auth-login' && argon2Twin !== undefined) {
+        rows.push({ ...app, ratio: round(app.requestsPerSecond / argon2Twin.verifiesPerSecond, 2), ratioAgainst: 'argon2', cpuRatio: round(argon2Twin.cpuMicrosPerVerify / app.cpuMicrosPerRequest, 2) })
       } else {
-        rows.push({ ...app, ratio: null, ratioAgainst: null })
+        rows.push({ ...app, ratio: null, ratioAgainst: null, cpuRatio: null })
       }
     }
   }
@@ -333,19 +334,37 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const) {
   })
 }
 say(`bench ${quick ? '(quick) ' : ''}on ${adminUrl.replace(/\/\/[^@]*@/, '//')}; work folder ${relative(PROJECT_ROOT, workDir)}`)
-const http = args['only-jobs'] ? undefined : await runHttp()
+// A part that fails is reported as failed; the other parts still run and the results are still written.
+const failures: string[] = []
+async function part<T> (name: string, work: () => Promise<T>): Promise<T | undefined> {
+  try {
+    return await work()
+  } catch (error) {
+    const message = error instanceof Error ? error.message : String(error)
+    say(`${name} FAILED: ${message}`)
+    failures.push(`${name}: ${message}`)
+    return undefined
+  }
+}
+const http = args['only-jobs'] ? undefined : await part('http', runHttp)
 let jobs: JobsResults | null = null
 if (!args['skip-jobs']) {
   say(`jobs: ${jobsOptions.jobs} no-op jobs, ${jobsOptions.instances.join(' and ')} worker instance(s), ${jobsOptions.repetitions} repetition(s)`)
-  jobs = await runJobsBench(jobsOptions, packageVersion('pg-boss'))
+  jobs = await part('jobs', () => runJobsBench(jobsOptions, packageVersion('pg-boss'))) ?? null
 }
 
 const argon2Summary = settings.connections.flatMap((concurrency) => {
   const selected = (http?.argon2Runs ?? []).filter((entry) => entry.concurrency === concurrency)
-  return selected.length === 0 ? [] : [{ concurrency, verifiesPerSecond: round(median(selected.map((entry) => entry.verifiesPerSecond)), 1) }]
+  return selected.length === 0
+    ? []
+    : [{
+        concurrency,
+        verifiesPerSecond: round(median(selected.map((entry) => entry.verifiesPerSecond)), 1),
+        cpuMicrosPerVerify: round(median(selected.map((entry) => entry.cpuMicrosPerVerify)))
+      }]
 })
 const httpSummary = summarizeHttp(http?.runs ?? [], argon2Summary)
-const spread = (values: number[]) => values.length === 0 ? null : { min: Math.min(...values), median: median(values), max: Math.max(...values) }
+const spread = (values: number[]) => values.length === 0 ? null : { min: Math.min(...values), median: round(median(values), 2), max: Math.max(...values) }
 const cpus = os.cpus()
 const summary: BenchSummary = {
   kind: quick ? 'quick' : 'full',
@@ -376,10 +395,17 @@ const summary: BenchSummary = {
   http: { summary: httpSummary, runs: http?.runs ?? [] },
   argon2: { parameters: { memoryKiB: argon2Parameters.memoryCost, timeCost: argon2Parameters.timeCost, parallelism: argon2Parameters.parallelism }, summary: argon2Summary, runs: http?.argon2Runs ?? [] },
   jobs,
-  targets: checkTargets(httpSummary, jobs)
+  targets: checkTargets(httpSummary, jobs),
+  failures
 }
+const outFile = resultsFile(failures.length === 0)
 mkdirSync(dirname(outFile), { recursive: true })
 writeFileSync(outFile, `${JSON.stringify(summary, null, 2)}\n`)
-rmSync(workDir, { recursive: true, force: true })
 say(`results: ${relative(process.cwd(), outFile)}`)
 process.stdout.write(renderMarkdown(summary))
+if (failures.length > 0) {
+  say(`${failures.length} part(s) failed; the servers' logs are in ${relative(process.cwd(), workDir)}`)
+  process.exitCode = 1
+} else {
+  rmSync(workDir, { recursive: true, force: true })
+}
