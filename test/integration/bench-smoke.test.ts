@@ -1,0 +1,63 @@
+// `npm run bench -- --quick` starts, drives every part and writes a results
+// file of the expected shape. Speeds are never asserted here: they belong to
+// the benchmark (BENCHMARKS.md), and this machine is shared with other tests.
+import { execFile } from 'node:child_process'
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { promisify } from 'node:util'
+import t from 'tap'
+import { PROJECT_ROOT, readTestServerState } from '../helpers/test-server.js'
+
+const run = promisify(execFile)
+
+interface QuickResults {
+  kind: string
+  failures: string[]
+  seed: { users: number; tasks: number; readerTasks: number }
+  http: { summary: Array<{ scenario: string; target: string; requestsPerSecond: number; errors: number; non2xx: number; ratio?: number | null }> }
+  argon2: { summary: Array<{ verifiesPerSecond: number }> }
+  jobs: { summary: Array<{ system: string; processedPerSecond: number; enqueuePerSecond: number }>; runs: Array<{ unfinished: number }> }
+  targets: Array<{ name: string; wanted: string; actual: string; met: boolean }>
+}
+
+t.test('the quick benchmark runs every part and writes its results', async (t) => {
+  const state = readTestServerState()
+  const folder = mkdtempSync(join(tmpdir(), 'taskforge-bench-smoke-'))
+  t.teardown(() => { rmSync(folder, { recursive: true, force: true }) })
+  const out = join(folder, 'quick.json')
+
+  // The test run's prefix: whatever the bench leaves behind, the global teardown drops.
+  const { stdout } = await run(process.execPath, [
+    '--import', 'tsx', join(PROJECT_ROOT, 'bench', 'run.ts'),
+    '--quick', '--out', out, '--admin-url', state.adminUrl, '--database-prefix', `${state.prefix}bench`
+  ], { cwd: PROJECT_ROOT, env: { PATH: process.env.PATH }, timeout: 100_000, maxBuffer: 16 * 1024 * 1024 })
+
+  const results = JSON.parse(readFileSync(out, 'utf8')) as QuickResults
+  t.equal(results.kind, 'quick')
+  t.same(results.failures, [], 'no part failed')
+  t.ok(results.seed.readerTasks > 0 && results.seed.tasks >= results.seed.readerTasks, 'data was seeded')
+
+  const measured = results.http.summary.map((row) => `${row.scenario}/${row.target}`).sort()
+  t.same(measured, [
+    'auth-login/taskforge',
+    'health-live/baseline', 'health-live/taskforge',
+    'tasks-create/taskforge',
+    'tasks-get/baseline', 'tasks-get/taskforge',
+    'tasks-list/baseline', 'tasks-list/taskforge'
+  ], 'each quick scenario ran on taskforge and, where it has one, on its baseline twin')
+  for (const row of results.http.summary) {
+    t.ok(row.requestsPerSecond > 0, `${row.scenario} on ${row.target} served requests`)
+    t.equal(row.errors + row.non2xx, 0, `${row.scenario} on ${row.target}: no errors, no non-2xx answers`)
+  }
+  const ratios = results.http.summary.filter((row) => row.target === 'taskforge' && row.scenario !== 'tasks-create')
+  for (const row of ratios) t.type(row.ratio, 'number', `${row.scenario} has its ratio`)
+  t.ok(results.argon2.summary.every((row) => row.verifiesPerSecond > 0), 'the raw argon2 rate was measured')
+
+  t.same(results.jobs.summary.map((row) => row.system).sort(), ['pg-boss', 'taskforge'], 'both queues ran')
+  t.ok(results.jobs.summary.every((row) => row.processedPerSecond > 0 && row.enqueuePerSecond > 0), 'both queues enqueued and processed')
+  t.ok(results.jobs.runs.every((run) => run.unfinished === 0), 'every job was processed')
+
+  t.ok(results.targets.length > 0 && results.targets.every((target) => typeof target.met === 'boolean'), 'the targets were checked')
+  t.match(stdout, /\| scenario \| conns \| req\/s/, 'the Markdown tables were printed')
+})
