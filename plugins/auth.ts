@@ -1,4 +1,4 @@
-import type { FastifyRequest, onRequestHookHandler } from 'fastify'
+import type { FastifyBaseLogger, FastifyRequest, onRequestHookHandler } from 'fastify'
 import fp from 'fastify-plugin'
 import { UnauthorizedError } from '../errors.js'
 
@@ -10,6 +10,8 @@ declare module 'fastify' {
   interface FastifyInstance {
     /** onRequest hook for routes that need a Bearer access token; sets request.user. */
     authenticate: onRequestHookHandler
+    /** The user a request's valid access token names, else undefined; verified once per request, whoever asks first. */
+    bearerUserId: (request: FastifyRequest) => string | undefined
   }
   interface FastifyRequest {
     /** Set by app.authenticate; only read it in routes that use that hook. */
@@ -19,21 +21,50 @@ declare module 'fastify' {
 
 const BEARER = /^Bearer +([A-Za-z0-9\-._~+/]+=*) *$/
 
+type Verification = { userId: string } | { error: UnauthorizedError }
+
+/** pino's loggers can add bindings in place; a custom logger may not, and gets a child instead. */
+function bindUserId (request: FastifyRequest, userId: string): void {
+  const log = request.log as FastifyBaseLogger & { setBindings?: (bindings: Record<string, unknown>) => void }
+  if (typeof log.setBindings === 'function') log.setBindings({ userId })
+  else request.log = log.child({ userId })
+}
+
 /** Bearer access tokens: routes opt in with `onRequest: app.authenticate`. */
 export default fp((app, _options, done) => {
   app.decorateRequest('user', null as unknown as AuthenticatedUser)
-  const userIdOf = (request: FastifyRequest): string => {
+  // The rate limiter reads the token before the route authenticates: one HMAC check serves both.
+  const verifications = new WeakMap<FastifyRequest, Verification>()
+  const verify = (request: FastifyRequest): Verification => {
     const header = request.headers.authorization
-    if (header === undefined) throw new UnauthorizedError('This route needs an access token: send Authorization: Bearer <token>')
+    if (header === undefined) return { error: new UnauthorizedError('This route needs an access token: send Authorization: Bearer <token>') }
     const token = BEARER.exec(header)?.[1]
-    if (token === undefined) throw new UnauthorizedError('The Authorization header must be "Bearer <token>"')
-    return app.services.accessTokens.verify(token).userId
+    if (token === undefined) return { error: new UnauthorizedError('The Authorization header must be "Bearer <token>"') }
+    let verification = verifications.get(request)
+    if (verification === undefined) {
+      try {
+        verification = { userId: app.services.accessTokens.verify(token).userId }
+      } catch (error) {
+        if (!(error instanceof UnauthorizedError)) throw error
+        verification = { error }
+      }
+      verifications.set(request, verification)
+    }
+    return verification
   }
+  app.decorate('bearerUserId', (request: FastifyRequest) => {
+    const verification = verify(request)
+    return 'userId' in verification ? verification.userId : undefined
+  })
   app.decorate('authenticate', (request, _reply, next) => {
     try {
-      const userId = userIdOf(request)
-      request.user = { id: userId }
-      request.log = request.log.child({ userId })
+      const verification = verify(request)
+      if ('error' in verification) {
+        next(verification.error)
+        return
+      }
+      request.user = { id: verification.userId }
+      bindUserId(request, verification.userId)
       next()
     } catch (error) {
       next(error as Error)

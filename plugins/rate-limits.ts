@@ -60,15 +60,9 @@ export default fp(async (app) => {
   const byIp = (request: FastifyRequest) => `ip:${request.ip}`
   // Before the route's own authentication runs: a valid access token names the user, anything else counts against the IP.
   const byUserOrIp = (request: FastifyRequest) => {
-    const token = /^Bearer +(\S+)$/.exec(request.headers.authorization ?? '')?.[1]
-    if (token !== undefined) {
-      try {
-        return `user:${app.services.accessTokens.verify(token).userId}`
-      } catch {
-        // an invalid token is refused later; it is counted by IP
-      }
-    }
-    return byIp(request)
+    const userId = app.bearerUserId(request)
+    // an invalid token is refused later, by the route; until then it counts against the IP
+    return userId === undefined ? byIp(request) : `user:${userId}`
   }
   const exceeded = (scope: string) => (request: FastifyRequest, key: string) => {
     request.log.warn({ rateLimit: scope, key: key.startsWith('user:') || key.startsWith('ip:') ? key : '[email]' }, 'rate limit hit')
@@ -107,4 +101,4 @@ export default fp(async (app) => {
     }
     done(null, payload)
   })
-}, { name: 'rate-limits', dependencies: ['config', 'services'] })
+}, { name: 'rate-limits', dependencies: ['config', 'services', 'auth'] })

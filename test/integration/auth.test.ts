@@ -302,3 +302,19 @@ t.test('no password or token ever reaches the logs', async (t) => {
   }
   t.ok(logs.some((line) => line.msg === 'user registered' && line.userId === registered.user.id), 'registration is logged with the user id')
 })
+
+t.test('an access token is verified once per request, though the rate limiter and the route both read it', async (t) => {
+  const { app } = await buildTestApp(t)
+  const user = await registerUser(app)
+  const tokens = app.services.accessTokens
+  const verify = tokens.verify.bind(tokens)
+  let calls = 0
+  tokens.verify = (token) => { calls += 1; return verify(token) }
+  const me = await app.inject({ method: 'GET', url: '/auth/me', headers: bearer(user.accessToken) })
+  t.equal(me.statusCode, 200)
+  t.equal(calls, 1)
+  calls = 0
+  const forged = await app.inject({ method: 'GET', url: '/auth/me', headers: bearer(`${user.accessToken}x`) })
+  t.equal(forged.statusCode, 401)
+  t.equal(calls, 1, 'a bad token too')
+})

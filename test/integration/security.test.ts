@@ -53,7 +53,7 @@ t.test('security headers', async (t) => {
   const { app } = await buildTestApp(t)
   const api = await app.inject({ method: 'GET', url: '/health/live' })
   t.equal(api.headers['x-content-type-options'], 'nosniff')
-  t.match(api.headers['content-security-policy'], /default-src 'self'/)
+  t.match(api.headers['content-security-policy'], /default-src 'none'/)
   t.match(api.headers['content-security-policy'], /frame-ancestors 'none'/)
   t.match(api.headers['strict-transport-security'], /max-age=\d+/)
   t.equal(api.headers['x-frame-options'], 'SAMEORIGIN')
