@@ -2,6 +2,7 @@ import swagger from '@fastify/swagger'
 import swaggerUi from '@fastify/swagger-ui'
 import fp from 'fastify-plugin'
 import { PROBLEM_MEDIA_TYPE } from './problem.js'
+import { PAGE_SECURITY_HEADERS } from './security.js'
 
 interface OpenApiResponse { content?: Record<string, unknown> }
 type OpenApiPaths = Record<string, Record<string, { responses?: Record<string, OpenApiResponse> } | undefined> | undefined>
@@ -70,5 +71,15 @@ export default fp(async (app) => {
     }
   })
   // staticCSP: the UI's own Content-Security-Policy, with hashes of its inline code, replaces the API's stricter one on /docs.
-  await app.register(swaggerUi, { routePrefix: '/docs', staticCSP: true, transformStaticCSP: tightenDocsCsp })
+  await app.register(swaggerUi, {
+    routePrefix: '/docs',
+    staticCSP: true,
+    transformStaticCSP: tightenDocsCsp,
+    uiHooks: {
+      onRequest: (_request, reply, done) => {
+        reply.headers(PAGE_SECURITY_HEADERS)
+        done()
+      }
+    }
+  })
 }, { name: 'docs' })

@@ -92,8 +92,10 @@ export default fp<ObservabilityPluginOptions>(async (app, options) => {
 
   /**
    * The request's trace context (when traced) and log scope, for everything
-   * that runs from here on: entered at the first hook, and again once the
-   * body is read, since reading it leaves the request's async context.
+   * from the route's own work on: entered once the body is read (reading it
+   * leaves the request's async context), which is before any service runs.
+   * Nothing earlier logs through the scope, so one entry is enough: each
+   * costs an AsyncLocalStorage run, which Node 20 pays for in promise hooks.
    */
   const enterRequestScope = (request: FastifyRequest, done: () => void): void => {
     if (tracing === undefined) {
@@ -112,7 +114,9 @@ export default fp<ObservabilityPluginOptions>(async (app, options) => {
       reply.log = request.log
     }
     request.log.info({ req: request }, 'incoming request')
-    enterRequestScope(request, done)
+    // Traced: the span's context from the first hook on, so that what the early hooks do is part of the trace.
+    if (tracing === undefined) done()
+    else enterRequestScope(request, done)
   })
   app.addHook('preValidation', (request, _reply, done) => {
     enterRequestScope(request, done)

@@ -25,19 +25,37 @@ export function securityHeaders (options: HelmetOptions): Record<string, string>
   return headers
 }
 
+const API_HELMET_OPTIONS: HelmetOptions = {
+  // JSON loads nothing and belongs in no frame. The one HTML page, Swagger UI, replaces this with its own hashed CSP (staticCSP in plugins/docs.ts).
+  contentSecurityPolicy: { useDefaults: false, directives: { defaultSrc: ["'none'"], frameAncestors: ["'none'"] } },
+  crossOriginResourcePolicy: { policy: 'same-site' },
+  // Matches frame-ancestors 'none' for browsers that know only this header.
+  xFrameOptions: { action: 'deny' },
+  // Headers that only mean something to an HTML page: sent with /docs (PAGE_SECURITY_HEADERS), not with every JSON answer.
+  crossOriginOpenerPolicy: false,
+  originAgentCluster: false,
+  xDnsPrefetchControl: false,
+  xDownloadOptions: false,
+  xPermittedCrossDomainPolicies: false,
+  xXssProtection: false
+}
+
+/** On every answer: what a JSON API needs (OWASP's REST list): CSP, CORP, HSTS, nosniff, frame options, referrer policy. */
+export const API_SECURITY_HEADERS = securityHeaders(API_HELMET_OPTIONS)
+
+/** Added on the Swagger UI page: the rest of helmet's defaults, which concern documents a browser renders. */
+export const PAGE_SECURITY_HEADERS = Object.fromEntries(Object.entries(securityHeaders({
+  contentSecurityPolicy: false
+})).filter(([name]) => !(name in API_SECURITY_HEADERS)))
+
 /**
  * Security headers for a JSON API (and the Swagger UI page at /docs), and
  * CORS for the configured origins only: any other origin gets no CORS
  * headers, so browsers keep its pages away from the API.
  */
 export default fp(async (app) => {
-  const headers = securityHeaders({
-    // JSON loads nothing and belongs in no frame. The one HTML page, Swagger UI, replaces this with its own hashed CSP (staticCSP in plugins/docs.ts).
-    contentSecurityPolicy: { useDefaults: false, directives: { defaultSrc: ["'none'"], frameAncestors: ["'none'"] } },
-    crossOriginResourcePolicy: { policy: 'same-site' }
-  })
   app.addHook('onRequest', (_request, reply, done) => {
-    reply.headers(headers)
+    reply.headers(API_SECURITY_HEADERS)
     done()
   })
   const allowed = new Set(app.config.corsOrigins)

@@ -56,7 +56,10 @@ t.test('security headers', async (t) => {
   t.match(api.headers['content-security-policy'], /default-src 'none'/)
   t.match(api.headers['content-security-policy'], /frame-ancestors 'none'/)
   t.match(api.headers['strict-transport-security'], /max-age=\d+/)
-  t.equal(api.headers['x-frame-options'], 'SAMEORIGIN')
+  t.equal(api.headers['x-frame-options'], 'DENY')
+  t.equal(api.headers['cross-origin-resource-policy'], 'same-site')
+  t.notOk(api.headers['x-xss-protection'], 'headers that concern HTML pages are left off JSON answers')
+  t.notOk(api.headers['cross-origin-opener-policy'])
   t.equal(api.headers['referrer-policy'], 'no-referrer')
   t.notOk(api.headers['x-powered-by'])
 
@@ -66,6 +69,8 @@ t.test('security headers', async (t) => {
   const docs = await app.inject({ method: 'GET', url: '/docs/' })
   t.equal(docs.statusCode, 200)
   t.match(docs.headers['content-security-policy'], /script-src 'self'/, 'Swagger UI gets a CSP it can run under')
+  t.equal(docs.headers['cross-origin-opener-policy'], 'same-origin', 'and the headers for HTML pages')
+  t.equal(docs.headers['x-content-type-options'], 'nosniff')
 })
 
 t.test('bodies: JSON only, and no bigger than BODY_LIMIT', async (t) => {
