@@ -30,10 +30,14 @@ export default fp(async (app) => {
     done()
   })
   // Requests already running finish; a request arriving on a kept-alive connection after close began is told to go elsewhere.
-  app.addHook('onRequest', async (request, reply) => {
-    if (!closing) return
+  // A callback hook, not an async one: it runs on every request and almost always just passes.
+  app.addHook('onRequest', (request, reply, done) => {
+    if (!closing) {
+      done()
+      return
+    }
     reply.header('Connection', 'close').header('Retry-After', '1')
-    return sendProblem(request, reply, { status: 503, slug: 'shutting-down', title: 'Shutting down', detail: 'This instance is shutting down; retry, another one will answer' })
+    sendProblem(request, reply, { status: 503, slug: 'shutting-down', title: 'Shutting down', detail: 'This instance is shutting down; retry, another one will answer' })
   })
 
   const { maxEventLoopDelayMs } = app.config
