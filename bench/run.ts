@@ -30,9 +30,10 @@ import { argon2VerifyRate, type Argon2Run } from './argon2-rate.js'
 import { FILTERED_PAGE, FILTERED_QUERY, measure, SCENARIOS, type HttpRun, type ScenarioContext, type Target } from './http.js'
 import { runJobsBench, type JobsBenchOptions, type JobsResults, type QueueConfiguration } from './jobs.js'
 import { renderMarkdown, type BenchSummary, type HttpSummaryRow, type TargetCheck } from './report.js'
+import { findFreePort } from '../db/embedded/processes.js'
 import { seed as seedDatabase, type SeededUser } from './seed.js'
 import {
-  createDatabase, DEFAULT_ADMIN_URL, freePort, killChildren, median, PROJECT_ROOT, round, run, say, sleep, startServer, type ServerHandle
+  createDatabase, DEFAULT_ADMIN_URL, killChildren, median, PROJECT_ROOT, round, run, say, sleep, startServer, type ServerHandle
 } from './support.js'
 
 const { values: args } = parseArgs({
@@ -212,7 +213,7 @@ async function runHttp (): Promise<HttpPart> {
   const database = await createDatabase(adminUrl, `${databasePrefix}_http`)
   const servers: ServerHandle[] = []
   try {
-    const appPort = await freePort()
+    const appPort = await findFreePort()
     const appEnvironment = {
       NODE_ENV: 'production',
       LOG_LEVEL: 'warn',
@@ -251,7 +252,7 @@ async function runHttp (): Promise<HttpPart> {
     }
     context.filteredCursor = await filteredCursor(app.url, context.readerToken)
 
-    const baselinePort = await freePort()
+    const baselinePort = await findFreePort()
     const baseline = await startServer({
       name: 'baseline',
       args: ['--import', 'tsx', join(PROJECT_ROOT, 'bench', 'baseline-server.ts')],

@@ -12,9 +12,9 @@ import { execSync, spawn } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { once } from 'node:events'
 import { readdirSync } from 'node:fs'
-import net from 'node:net'
 import { createInterface } from 'node:readline'
 import postgres from 'postgres'
+import { findFreePort } from '../db/embedded/processes.js'
 
 const ADMIN_URL = process.env.CHAOS_ADMIN_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres'
 const LATENCY_BOUND_MS = 12_000
@@ -35,14 +35,6 @@ function restartCommand (): string | undefined {
   }
 }
 
-async function freePort (): Promise<number> {
-  const server = net.createServer()
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-  const { port } = server.address() as net.AddressInfo
-  await new Promise((resolve) => server.close(resolve))
-  return port
-}
-
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
 
 async function main (): Promise<number> {
@@ -56,7 +48,7 @@ async function main (): Promise<number> {
   await admin.unsafe(`create database ${name}`)
   const databaseUrl = new URL(ADMIN_URL)
   databaseUrl.pathname = `/${name}`
-  const port = await freePort()
+  const port = await findFreePort()
   const base = `http://127.0.0.1:${port}`
   const app = spawn(process.execPath, ['--import', 'tsx', 'server.ts'], {
     env: {

@@ -1,6 +1,10 @@
 import net from 'node:net'
 import { SMTPServer } from 'smtp-server'
 import type { Test } from 'tap'
+import { findFreePort } from '../../db/embedded/processes.js'
+
+/** A TCP port nothing listens on (for a moment): an SMTP or Redis server that is down. */
+export const freePort = findFreePort
 
 export interface ReceivedMail {
   from: string
@@ -41,14 +45,6 @@ export async function startSmtpServer (t: Test, port = 0): Promise<{ port: numbe
 }
 
 /** A port nothing listens on (for now). */
-export async function freePort (): Promise<number> {
-  const server = net.createServer()
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-  const { port } = server.address() as net.AddressInfo
-  await new Promise((resolve) => server.close(resolve))
-  return port
-}
-
 /** A server that accepts connections and never says a word: an SMTP server that hangs. */
 export async function startSilentServer (t: Test): Promise<number> {
   const sockets = new Set<net.Socket>()
