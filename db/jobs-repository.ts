@@ -39,13 +39,15 @@ export type JobsRepository = ReturnType<typeof createJobsRepository>
 /** The SQL of the job queue. Times come from the database clock, shared by every instance. */
 export function createJobsRepository (sql: Queryable) {
   return {
-    /** Inserts with the caller's client: inside their transaction, the job commits or rolls back with their work. */
+    /**
+     * Inserts with the caller's client: inside their transaction, the job commits or rolls back with their work.
+     * The notification rides in the same statement (one round trip), so it too is sent only if that transaction commits.
+     */
     async enqueue (job: NewJob): Promise<string> {
       const rows = await sql<{ id: string }[]>`
         insert into jobs (type, payload, max_attempts, run_at, traceparent)
         values (${job.type}, ${sql.json(job.payload)}, ${job.maxAttempts}, coalesce(${job.runAt ?? null}::timestamptz, now()), ${job.traceparent ?? null})
-        returning id`
-      await sql`select pg_notify(${JOBS_CHANNEL}, ${job.type})`
+        returning id, pg_notify(${JOBS_CHANNEL}, type)`
       return firstRow(rows).id
     },
 
@@ -78,10 +80,15 @@ export function createJobsRepository (sql: Queryable) {
       return rows.length > 0
     },
 
-    async markDone (id: string, workerId: string): Promise<void> {
+    /**
+     * Records jobs done, as many as finished together: one statement and one commit for all.
+     * A job this worker no longer holds (its lease expired and it was requeued) is left alone.
+     */
+    async markDone (ids: string[], workerId: string): Promise<void> {
+      if (ids.length === 0) return
       await sql`
         update jobs set state = 'done', finished_at = now(), updated_at = now(), locked_by = null, locked_until = null
-        where id = ${id} and state = 'running' and locked_by = ${workerId}`
+        where id = any(${ids}::bigint[]) and state = 'running' and locked_by = ${workerId}`
     },
 
     /** A failed attempt: queued again after retryInMs, or dead when out of attempts. */

@@ -44,7 +44,12 @@ const HOUSEKEEPING_INTERVAL_MS = 60_000
 export class JobWorker<C extends JobCatalog> {
   readonly id = `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`
   private readonly jobs
+  /** Claimed jobs, each holding a slot until its outcome is recorded (for a success: until the flush that records it commits). */
   private readonly running = new Map<string, { job: Job; abort: AbortController; done: Promise<void> }>()
+  /** Jobs whose handler succeeded, for the next flush to record done. */
+  private pendingDone: { id: string; recorded: (ok: boolean) => void }[] = []
+  /** Jobs whose handler succeeded and whose flush is pending or in flight: close() must not release them. */
+  private readonly recording = new Set<string>()
   private state: 'idle' | 'started' | 'stopping' | 'stopped' = 'idle'
   private wakeUp: (() => void) | undefined
   /** Set by wake(): work may be due, so the next sleep is skipped (a notification during a claim is not lost). */
@@ -52,6 +57,7 @@ export class JobWorker<C extends JobCatalog> {
   private loop: Promise<void> | undefined
   private unlisten: (() => Promise<void>) | undefined
   private lastHousekeeping = 0
+  private lastReclaim = 0
 
   constructor (private readonly options: WorkerOptions<C>) {
     this.jobs = createJobsRepository(options.sql)
@@ -75,6 +81,7 @@ export class JobWorker<C extends JobCatalog> {
   /**
    * Stops claiming, waits up to timeoutMs for running jobs, then aborts the
    * rest and hands them back to the queue for another worker or the next start.
+   * Jobs already run are recorded done before it returns (their slots wait for the flush).
    */
   async close (timeoutMs: number): Promise<void> {
     if (this.state !== 'started') return
@@ -85,12 +92,14 @@ export class JobWorker<C extends JobCatalog> {
     const finished = Promise.all([...this.running.values()].map((run) => run.done))
     const timedOut = await Promise.race([finished.then(() => false), sleep(timeoutMs).then(() => true)])
     if (timedOut) {
-      const unfinished = [...this.running.values()]
+      const unfinished = [...this.running.values()].filter((run) => !this.recording.has(run.job.id))
       for (const run of unfinished) run.abort.abort(new Error('the worker is shutting down'))
       await this.jobs.release(unfinished.map((run) => run.job.id), this.id).catch((error: unknown) => {
         this.options.log.error({ err: error }, 'could not release unfinished jobs; their leases will expire')
       })
       this.options.log.warn({ jobIds: unfinished.map((run) => run.job.id) }, 'shut down with jobs unfinished: released to the queue')
+      // The aborted runs end at once; the others only wait for their flush, already under way.
+      await Promise.all([...this.running.values()].map((run) => run.done))
     }
     this.state = 'stopped'
     this.options.log.info({ workerId: this.id }, 'job worker stopped')
@@ -153,12 +162,16 @@ export class JobWorker<C extends JobCatalog> {
     const definition = this.options.catalog[job.type]
     const timeout = setTimeout(() => { abort.abort(new Error('the job ran out of time')) }, definition?.timeoutMs ?? this.options.timeoutMs)
     try {
-      await context.with(runContext, () => runInLogScope({ log }, async () => {
+      const recorded = await context.with(runContext, () => runInLogScope({ log }, async () => {
         const handler = this.options.handlers[job.type]
         if (definition === undefined || handler === undefined) throw new Error(`no handler for job type "${job.type}"`)
         await raceAbort(handler(job.payload as never, { jobId: job.id, attempt: job.attempts, signal: abort.signal }), abort.signal)
-        await this.jobs.markDone(job.id, this.id)
+        return this.recordDone(job.id)
       }))
+      if (!recorded) { // the flush failed and logged it; the job stays running until its lease expires, then runs again
+        span?.setAttribute('taskforge.job.outcome', 'unrecorded')
+        return
+      }
       log.info({ durationMs: Math.round(performance.now() - started) }, 'job done')
       span?.setAttribute('taskforge.job.outcome', 'succeeded')
       this.options.onOutcome?.(job.type, 'succeeded', performance.now() - started)
@@ -174,6 +187,38 @@ export class JobWorker<C extends JobCatalog> {
       clearTimeout(timeout)
       span?.end()
     }
+  }
+
+  /**
+   * Queues a succeeded job to be recorded done, and resolves once that is
+   * committed (true) or has failed (false, logged here). Every job that
+   * succeeds in one turn of the event loop is recorded by one statement and
+   * one commit, instead of one each. The flush runs in the async context of
+   * the job that opened the batch: a job alone in its batch (a quiet queue)
+   * has its completion traced and logged as part of its own run.
+   */
+  private recordDone (id: string): Promise<boolean> {
+    this.recording.add(id)
+    return new Promise((resolve) => {
+      if (this.pendingDone.length === 0) setImmediate(() => { void this.flushDone() })
+      this.pendingDone.push({ id, recorded: resolve })
+    })
+  }
+
+  private async flushDone (): Promise<void> {
+    const batch = this.pendingDone
+    this.pendingDone = []
+    const ids = batch.map((entry) => entry.id)
+    let ok = true
+    try {
+      await this.jobs.markDone(ids, this.id)
+    } catch (error) {
+      // Nothing is lost: the jobs stay running under a lease no one renews, so they are requeued when it expires (at-least-once).
+      ok = false
+      this.options.log.error({ err: error, jobIds: ids }, 'could not record jobs done; their leases will expire and they will run again')
+    }
+    for (const id of ids) this.recording.delete(id)
+    for (const entry of batch) entry.recorded(ok)
   }
 
   private async recordFailure (job: Job, error: unknown, log: FastifyBaseLogger, durationMs: number, span: Span | undefined): Promise<void> {
@@ -210,8 +255,13 @@ export class JobWorker<C extends JobCatalog> {
   private async housekeeping (): Promise<void> {
     if (this.unlisten === undefined) await this.subscribe()
     const now = Date.now()
-    const reclaimed = await this.jobs.reclaimExpired()
-    if (reclaimed > 0) this.options.log.warn({ count: reclaimed }, 'requeued jobs whose worker stopped (lease expired)')
+    // The loop comes here once per claim, i.e. once per batch of finished jobs under load; leases run out far
+    // more slowly than that, so looking for expired ones more often than this finds nothing new.
+    if (now - this.lastReclaim >= Math.min(this.options.pollIntervalMs, this.options.leaseMs / 2)) {
+      this.lastReclaim = now
+      const reclaimed = await this.jobs.reclaimExpired()
+      if (reclaimed > 0) this.options.log.warn({ count: reclaimed }, 'requeued jobs whose worker stopped (lease expired)')
+    }
     if (now - this.lastHousekeeping < HOUSEKEEPING_INTERVAL_MS) return
     this.lastHousekeeping = now
     const purged = await this.jobs.purgeFinished(this.options.retentionMs)

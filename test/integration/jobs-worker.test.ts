@@ -1,6 +1,7 @@
 import pino from 'pino'
 import t from 'tap'
-import { createSql } from '../../db/client.js'
+import { createSql, type Sql } from '../../db/client.js'
+import { instrumentSql, type QueryStatement } from '../../db/instrumented-sql.js'
 import { createJobQueue } from '../../services/jobs/queue.js'
 import { createTestDatabase } from '../helpers/database.js'
 import { createTestWorker, eventually, jobById, testCatalog } from '../helpers/jobs.js'
@@ -148,4 +149,79 @@ t.test('two workers on one database handle 500 jobs exactly once', async (t) => 
   t.ok([...handled.values()].every((runs) => runs.length === 1), 'none ran twice')
   const byWorker = [...handled.values()].flat().reduce<Record<string, number>>((counts, name) => ({ ...counts, [name]: (counts[name] ?? 0) + 1 }), {})
   t.ok((byWorker.a ?? 0) > 0 && (byWorker.b ?? 0) > 0, `both workers took a share (${JSON.stringify(byWorker)})`)
+})
+
+/** The same client, counting the statements that match. */
+function counting (sql: Sql, matches: (statement: QueryStatement) => boolean): { sql: Sql; count: () => number } {
+  let count = 0
+  const observed = instrumentSql(sql, { start: (statement) => { if (matches(statement)) count += 1; return () => undefined } })
+  return { sql: observed, count: () => count }
+}
+
+const recordsDone = (statement: QueryStatement) => statement.text?.includes('set state = \'done\'') === true
+
+t.test('jobs that finish together are recorded done together: one statement for the batch, not one per job', async (t) => {
+  const sql = await createTestSql(t)
+  const queue = createJobQueue(testCatalog, { sql, maxAttempts: 5 })
+  await sql.begin(async (tx) => { for (let n = 0; n < 40; n++) await queue.enqueue('test-job', { n }, { sql: tx }) })
+  const observed = counting(sql, recordsDone)
+  const succeeded: string[] = []
+  const worker = createTestWorker(t, observed.sql, { 'test-job': async () => undefined, 'slow-job': async () => undefined }, {
+    concurrency: 40,
+    onOutcome: (_type, outcome) => { if (outcome === 'succeeded') succeeded.push(outcome) }
+  })
+  await worker.start()
+  await eventually(async () => succeeded.length === 40 || undefined, 10_000, '40 jobs succeeded')
+  const [row] = await sql`select count(*)::int as n from jobs where state = 'done' and finished_at is not null and locked_by is null and locked_until is null`
+  t.equal(row?.n, 40, 'a job is counted done only once its completion is committed')
+  t.ok(observed.count() <= 2, `40 jobs claimed at once, recorded done in ${observed.count()} statement(s)`)
+})
+
+t.test('a job whose completion cannot be recorded stays running under its lease, then runs again: nothing is lost', async (t) => {
+  const sql = await createTestSql(t)
+  const queue = createJobQueue(testCatalog, { sql, maxAttempts: 5 })
+  // Every statement works but the one that records jobs done, as if the database went away just then.
+  const failingDone = new Proxy(sql, {
+    apply (target, thisArgument, args: unknown[]): unknown {
+      const strings = args[0]
+      if (Array.isArray(strings) && strings.join('$').includes('set state = \'done\'')) return Promise.reject(new Error('connection lost'))
+      return Reflect.apply(target, thisArgument, args) as unknown
+    }
+  })
+  const errors: string[] = []
+  const log = pino({ level: 'error' }, { write: (line: string) => { errors.push((JSON.parse(line) as { msg: string }).msg) } })
+  const ran: string[] = []
+  const succeeded: string[] = []
+  const handlers = (name: string) => ({ 'test-job': async () => { ran.push(name) }, 'slow-job': async () => undefined })
+  const failing = createTestWorker(t, failingDone, handlers('failing'), { log, leaseMs: 1000, onOutcome: (_type, outcome) => succeeded.push(outcome) })
+  await failing.start()
+  const id = await queue.enqueue('test-job', { n: 1 })
+  await eventually(async () => errors.some((message) => message.startsWith('could not record jobs done')) || undefined, 10_000, 'the failed flush')
+  t.match(await jobById(sql, id), { state: 'running', attempts: 1, lockedBy: failing.id, lockedUntil: Date }, 'still running under its lease')
+  t.same(succeeded, [], 'not counted as a success, nor as a failure')
+  await failing.close(1000)
+
+  const rescuer = createTestWorker(t, sql, handlers('rescuer'), { leaseMs: 600 })
+  await rescuer.start()
+  const job = await eventually(async () => { const found = await jobById(sql, id); return found?.state === 'done' && found })
+  t.same(ran, ['failing', 'rescuer'], 'run again once the lease expired')
+  t.equal(job.attempts, 2)
+})
+
+t.test('expired leases are looked for once per poll interval, not on every turn of the loop', async (t) => {
+  const sql = await createTestSql(t)
+  const queue = createJobQueue(testCatalog, { sql, maxAttempts: 5 })
+  await sql.begin(async (tx) => { for (let n = 0; n < 200; n++) await queue.enqueue('test-job', { n }, { sql: tx }) })
+  const observed = counting(sql, (statement) => statement.text?.includes('locked_until < now()') === true)
+  const claims = counting(observed.sql, (statement) => statement.text?.includes('for update skip locked') === true)
+  const worker = createTestWorker(t, claims.sql, { 'test-job': async () => undefined, 'slow-job': async () => undefined }, { concurrency: 2, pollIntervalMs: 1000 })
+  const started = Date.now()
+  await worker.start()
+  await eventually(async () => {
+    const [row] = await sql`select count(*)::int as n from jobs where state = 'done'`
+    return row?.n === 200 || undefined
+  }, 20_000, '200 jobs done')
+  const allowed = Math.floor((Date.now() - started) / 1000) + 1
+  t.ok(claims.count() >= 100, `the loop went round ${claims.count()} times`)
+  t.ok(observed.count() <= allowed, `expired leases looked for ${observed.count()} times in that while (at most ${allowed})`)
 })
