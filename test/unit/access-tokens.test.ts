@@ -33,3 +33,17 @@ t.test('refuses what is not our access token', async (t) => {
   t.throws(() => tokens.verify(createSigner({ algorithm: 'none', iss: 'taskforge' })(claims)), refused, 'alg none')
   t.throws(() => tokens.verify(''), refused)
 })
+
+t.test('a verdict remembered from an earlier request never outlives the token', async (t) => {
+  const tokens = createAccessTokens({ secret, ttlSeconds: 900, clock: Date.now })
+  const claims: Record<string, unknown> = { sub: 'user-2', typ: 'access' }
+  const token = createSigner({ key: secret, iss: 'taskforge', expiresIn: 1000 })(claims)
+  t.same(tokens.verify(token), { userId: 'user-2' })
+  t.same(tokens.verify(token), { userId: 'user-2' }, 'again (from the cache)')
+  const exp = (createDecoder()(token) as { exp: number }).exp * 1000
+  await new Promise((resolve) => setTimeout(resolve, exp - Date.now() + 50))
+  t.throws(() => tokens.verify(token), { name: 'UnauthorizedError', message: 'The access token has expired' })
+  const forged = `${token.substring(0, token.length - 2)}xx`
+  t.throws(() => tokens.verify(forged), { name: 'UnauthorizedError' })
+  t.throws(() => tokens.verify(forged), { name: 'UnauthorizedError' }, 'a refusal is remembered as a refusal')
+})
