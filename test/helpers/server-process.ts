@@ -57,3 +57,24 @@ export async function runFailingServer (environment: NodeJS.ProcessEnv): Promise
   const [code] = await once(child, 'exit') as [number | null]
   return { code, stderr, stdout }
 }
+
+/** For a server under load in a test: limits out of the way, argon2 cheap (its strength is tested elsewhere). */
+export const LOAD_TEST_ENVIRONMENT = {
+  JWT_SECRET: 'x'.repeat(40),
+  RATE_LIMIT_MAX: '1000000',
+  AUTH_RATE_LIMIT_MAX: '1000',
+  ARGON2_MEMORY_KIB: '8192',
+  ARGON2_TIME_COST: '1'
+} as const
+
+/** Registers a user over HTTP and resolves with their access token. */
+export async function registerOverHttp (baseUrl: string, email: string): Promise<string> {
+  const response = await fetch(`${baseUrl}/auth/register`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ email, password: 'long enough password' })
+  })
+  if (response.status !== 201) throw new Error(`registering ${email} answered ${response.status}: ${await response.text()}`)
+  const { accessToken } = await response.json() as { accessToken: string }
+  return accessToken
+}

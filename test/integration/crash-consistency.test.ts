@@ -3,25 +3,14 @@ import t from 'tap'
 import { buildTestApp } from '../helpers/app.js'
 import { createTestDatabase } from '../helpers/database.js'
 import { eventually } from '../helpers/jobs.js'
-import { startServerProcess } from '../helpers/server-process.js'
+import { LOAD_TEST_ENVIRONMENT, registerOverHttp, startServerProcess } from '../helpers/server-process.js'
 
 const WORKERS = 12
 
 t.test('SIGKILL while clients create and update tasks: every acknowledged write survives, no write is half done', async (t) => {
   const database = await createTestDatabase(t)
-  const server = await startServerProcess(t, {
-    DATABASE_URL: database.url,
-    JWT_SECRET: 'x'.repeat(40),
-    RATE_LIMIT_MAX: '1000000',
-    ARGON2_MEMORY_KIB: '8192',
-    ARGON2_TIME_COST: '1'
-  })
-  const registered = await fetch(`${server.baseUrl}/auth/register`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ email: 'crash@example.io', password: 'long enough password' })
-  })
-  const { accessToken } = await registered.json() as { accessToken: string }
+  const server = await startServerProcess(t, { ...LOAD_TEST_ENVIRONMENT, DATABASE_URL: database.url })
+  const accessToken = await registerOverHttp(server.baseUrl, 'crash@example.io')
   const headers = { 'content-type': 'application/json', authorization: `Bearer ${accessToken}` }
 
   // Each task's title says how many updates it has had: "w<k>" must come with version k + 1.

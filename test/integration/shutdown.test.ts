@@ -2,27 +2,14 @@ import { once } from 'node:events'
 import t from 'tap'
 import { createTestDatabase } from '../helpers/database.js'
 import { eventually } from '../helpers/jobs.js'
-import { startServerProcess } from '../helpers/server-process.js'
+import { LOAD_TEST_ENVIRONMENT, registerOverHttp, startServerProcess } from '../helpers/server-process.js'
 
 const WORKERS = 16
 
 t.test('SIGTERM under load: readiness fails first, every accepted request is answered, exit 0', async (t) => {
   const database = await createTestDatabase(t)
-  const server = await startServerProcess(t, {
-    DATABASE_URL: database.url,
-    JWT_SECRET: 'x'.repeat(40),
-    SHUTDOWN_DELAY_MS: '700',
-    RATE_LIMIT_MAX: '1000000',
-    AUTH_RATE_LIMIT_MAX: '1000',
-    ARGON2_MEMORY_KIB: '8192',
-    ARGON2_TIME_COST: '1'
-  })
-  const registered = await fetch(`${server.baseUrl}/auth/register`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ email: 'load@example.io', password: 'long enough password' })
-  })
-  const { accessToken } = await registered.json() as { accessToken: string }
+  const server = await startServerProcess(t, { ...LOAD_TEST_ENVIRONMENT, DATABASE_URL: database.url, SHUTDOWN_DELAY_MS: '700' })
+  const accessToken = await registerOverHttp(server.baseUrl, 'load@example.io')
 
   const answered = new Map<string, number>()
   const failures: string[] = []
