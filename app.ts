@@ -71,8 +71,9 @@ export async function buildApp (config: Config, options: BuildAppOptions = {}): 
   await app.register(requestId)
   // Before every plugin with request hooks, so that a request's span and log scope exist when they run.
   await app.register(observability, { traceExporter: options.traceExporter })
-  await app.register(availability)
+  // Security headers and CORS first: the 503s of availability answer from their own hook, and carry them too.
   await app.register(security)
+  await app.register(availability)
   await app.register(docs)
   await app.register(db, { sql: options.sql })
   await app.register(mailer)

@@ -3,6 +3,7 @@ import fp from 'fastify-plugin'
 import { toDomainError } from '../db/errors.js'
 import { DomainError, type DomainErrorKind } from '../errors.js'
 import { sendProblem, type ProblemInit } from './problem.js'
+import { API_SECURITY_HEADERS } from './security.js'
 
 const DOMAIN_PROBLEMS: Record<DomainErrorKind, { status: number; slug: string; title: string }> = {
   'bad-request': { status: 400, slug: 'bad-request', title: 'Bad request' },
@@ -96,7 +97,8 @@ function handleError (error: unknown, request: FastifyRequest, reply: FastifyRep
  * maxParamLength. They would otherwise leave as Fastify's own JSON.
  */
 export function frameworkErrors (error: FastifyError, request: FastifyRequest, reply: FastifyReply): void {
-  reply.header('X-Request-Id', request.id)
+  // No onRequest hook runs for these: the headers every answer carries are set here.
+  reply.header('X-Request-Id', request.id).headers(API_SECURITY_HEADERS)
   if (error.code === 'FST_ERR_MAX_PARAM_LENGTH') {
     sendProblem(request, reply, { status: 414, slug: 'uri-too-long', title: 'URI too long', detail: 'A path parameter is longer than any id this API uses' })
   } else if (error.code === 'FST_ERR_BAD_URL') {

@@ -20,16 +20,27 @@ const WINDOW_MS = 60_000
 type RateLimitHook = (request: FastifyRequest, reply: FastifyReply) => Promise<void>
 
 /**
- * A limiter of its own as a route hook. The plugin's per-route limits stop
- * at the first limiter that ran for a request and keep a counter per route;
- * these share one counter across the routes that use them, and stack.
+ * A limiter of its own as a hook. The plugin's own global and per-route
+ * limits run after the hooks of the route's plugin (so a 401 from
+ * authentication was never counted), stop at the first limiter that ran for
+ * a request and keep a counter per route; these run where they are added,
+ * share one counter across the routes that use them, and stack: the last to
+ * run (the strictest, on the credential routes) sets the headers.
  */
 function limiterHook (app: FastifyInstance, scope: string, options: CreateRateLimitOptions): RateLimitHook {
   const limiter = app.createRateLimit({ ...options, timeWindow: WINDOW_MS, skipOnError: true })
   return async (request, reply) => {
     const result = await limiter(request)
     if (result.isAllowed) return
-    reply.header('RateLimit-Limit', result.max).header('RateLimit-Remaining', result.remaining).header('RateLimit-Reset', result.ttlInSeconds)
+    // API.md promises both header families: the IETF draft's RateLimit-* and the older X-RateLimit-*.
+    reply.headers({
+      'RateLimit-Limit': result.max,
+      'RateLimit-Remaining': result.remaining,
+      'RateLimit-Reset': result.ttlInSeconds,
+      'X-RateLimit-Limit': result.max,
+      'X-RateLimit-Remaining': result.remaining,
+      'X-RateLimit-Reset': result.ttlInSeconds
+    })
     if (!result.isExceeded) return
     reply.header('Retry-After', result.ttlInSeconds)
     request.log.warn({ rateLimit: scope }, 'rate limit hit')
@@ -58,29 +69,21 @@ export default fp(async (app) => {
   app.log.info(`rate limits: counted ${redis === undefined ? 'in memory (set REDIS_URL to share them between instances)' : 'in Redis'}`)
 
   const byIp = (request: FastifyRequest) => `ip:${request.ip}`
-  // Before the route's own authentication runs: a valid access token names the user, anything else counts against the IP.
+  // Before the route's own authentication runs: a valid access token names the user; no token or a bad one (refused later, by the route) counts against the IP.
   const byUserOrIp = (request: FastifyRequest) => {
     const userId = app.bearerUserId(request)
-    // an invalid token is refused later, by the route; until then it counts against the IP
     return userId === undefined ? byIp(request) : `user:${userId}`
   }
-  const exceeded = (scope: string) => (request: FastifyRequest, key: string) => {
-    request.log.warn({ rateLimit: scope, key: key.startsWith('user:') || key.startsWith('ip:') ? key : '[email]' }, 'rate limit hit')
-  }
-
+  // The plugin supplies the counters (in Redis or in memory); the limits are our hooks.
   await app.register(rateLimit, {
-    global: true,
-    max,
-    timeWindow: WINDOW_MS,
-    keyGenerator: byUserOrIp,
+    global: false,
     ...(redis === undefined ? {} : { redis }),
     nameSpace: 'taskforge-rate-limit:',
     // Availability over strictness: if Redis is down, requests go through (and it is logged).
-    skipOnError: true,
-    enableDraftSpec: true,
-    errorResponseBuilder: (_request, context) => new TooManyRequestsError(`Too many requests: at most ${context.max} a minute. Retry after ${context.after}.`),
-    onExceeded: exceeded('global')
+    skipOnError: true
   })
+  // On the root: before any route's own hooks, so that requests refused by authentication count too.
+  app.addHook('onRequest', limiterHook(app, 'global', { max, keyGenerator: byUserOrIp }))
 
   app.decorate('rateLimits', {
     credentials: limiterHook(app, 'credentials', { max: authMax, keyGenerator: (request) => `credentials:${byIp(request)}` }),
@@ -91,14 +94,5 @@ export default fp(async (app) => {
         return `login-email:${typeof email === 'string' ? email.trim().toLowerCase() : ''}`
       }
     })
-  })
-
-  // API.md promises both header families: the IETF draft's RateLimit-* and the older X-RateLimit-*.
-  app.addHook('onSend', (_request: FastifyRequest, reply: FastifyReply, payload: unknown, done: (error: null, payload: unknown) => void) => {
-    for (const name of ['limit', 'remaining', 'reset']) {
-      const value = reply.getHeader(`ratelimit-${name}`)
-      if (value !== undefined) reply.header(`x-ratelimit-${name}`, value)
-    }
-    done(null, payload)
   })
 }, { name: 'rate-limits', dependencies: ['config', 'services', 'auth'] })

@@ -33,4 +33,6 @@ t.test('an overloaded process sheds load with a 503 problem', async (t) => {
   t.equal(shed?.headers['content-type'], 'application/problem+json; charset=utf-8')
   t.match(shed?.json(), { type: 'https://taskforge.dev/problems/overloaded', status: 503 })
   t.equal(shed?.headers['retry-after'], '5')
+  t.equal(shed?.headers['x-content-type-options'], 'nosniff', 'with the headers every answer carries')
+  t.ok(shed?.headers['x-request-id'])
 })

@@ -141,11 +141,15 @@ t.test('router errors are problems too: an over-long path parameter, a URL that 
   t.equal(long.headers['content-type'], PROBLEM)
   t.match(long.json(), { type: 'https://taskforge.dev/problems/uri-too-long', status: 414, requestId: long.headers['x-request-id'] })
   t.ok(long.headers['x-request-id'])
+  t.equal(long.headers['x-content-type-options'], 'nosniff', 'with the security headers, though no hook ran')
+  t.match(long.headers['content-security-policy'], /default-src 'none'/)
 
   const undecodable = await app.inject({ method: 'GET', url: '/tasks/%E0%A4%A' })
   t.equal(undecodable.statusCode, 400)
   t.equal(undecodable.headers['content-type'], PROBLEM)
   t.equal(undecodable.json().type, 'https://taskforge.dev/problems/bad-url')
+  t.ok(undecodable.headers['x-request-id'])
+  t.equal(undecodable.headers['x-content-type-options'], 'nosniff')
 
   const malformedButShort = await app.inject({ method: 'GET', url: `/tasks/${'b'.repeat(300)}`, headers: { authorization: 'Bearer x' } })
   t.equal(malformedButShort.statusCode, 401, 'ids up to 500 characters reach the route (which answers 404 for a malformed id)')

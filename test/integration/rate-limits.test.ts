@@ -30,7 +30,11 @@ t.test('the global limit: per user, else per IP; 429 is a problem with Retry-Aft
   t.equal(limited?.headers['content-type'], PROBLEM)
   t.match(limited?.json(), { type: 'https://taskforge.dev/problems/too-many-requests', title: 'Too many requests', status: 429, detail: /at most 5 a minute/ })
   t.match(limited?.headers['retry-after'], /^\d+$/)
+  t.equal(limited?.headers['ratelimit-remaining'], '0')
   t.equal(limited?.headers['x-ratelimit-remaining'], '0')
+  t.match(ok?.headers['ratelimit-reset'], /^\d+$/)
+  t.equal(ok?.headers['x-ratelimit-reset'], ok?.headers['ratelimit-reset'])
+  t.equal(limited?.json().requestId, limited?.headers['x-request-id'])
   t.ok(logs.some((line) => line.msg === 'rate limit hit' && line.level === 40), 'warned')
 
   const other = await app.inject({ method: 'GET', url: '/health/live', headers: from(uniqueIp()) })
@@ -49,6 +53,19 @@ t.test('authenticated clients are counted per user, not per address', async (t) 
   t.equal((await list(bob.accessToken)).statusCode, 200, 'Bob, behind the same address, still has his budget')
 })
 
+t.test('requests without a valid token count against their address, though the route refuses them', async (t) => {
+  const { app } = await buildTestApp(t, { RATE_LIMIT_MAX: '3', TRUST_PROXY: 'true' })
+  const ip = uniqueIp()
+  const answers = []
+  for (const headers of [{}, bearer('garbage'), bearer('garbage'), bearer('garbage')]) {
+    answers.push(await app.inject({ method: 'GET', url: '/tasks', headers: { ...from(ip), ...headers } }))
+  }
+  t.same(answers.map((response) => response.statusCode), [401, 401, 401, 429])
+  t.equal(answers[0]?.headers['ratelimit-limit'], '3', 'a refused request carries the limit too')
+  t.equal(answers[3]?.json().type, 'https://taskforge.dev/problems/too-many-requests')
+  t.equal((await app.inject({ method: 'GET', url: '/health/live', headers: from(ip) })).statusCode, 429, 'the same budget as every route')
+})
+
 t.test('the credential routes have a far stricter limit, per address and, for login, per email', async (t) => {
   const { app } = await buildTestApp(t, { RATE_LIMIT_MAX: '1000', AUTH_RATE_LIMIT_MAX: '3', TRUST_PROXY: 'true' })
   const ip = uniqueIp()
@@ -57,6 +74,15 @@ t.test('the credential routes have a far stricter limit, per address and, for lo
   const byAddress = []
   for (let i = 0; i < 4; i++) byAddress.push((await login(`someone${i}@example.io`, ip)).statusCode)
   t.same(byAddress, [401, 401, 401, 429], 'three tries a minute from one address')
+  const firstTry = await login('someone-else@example.io', uniqueIp())
+  t.equal(firstTry.headers['ratelimit-limit'], '3', 'the headers tell the credential limit, not the global one')
+  t.equal(firstTry.headers['x-ratelimit-limit'], '3')
+  const limited = await login('another@example.io', ip)
+  t.equal(limited.headers['content-type'], PROBLEM)
+  t.equal(limited.json().type, 'https://taskforge.dev/problems/too-many-requests')
+  t.match(limited.headers['retry-after'], /^\d+$/)
+  t.equal(limited.headers['ratelimit-remaining'], '0')
+  t.equal(limited.headers['x-ratelimit-limit'], '3')
   const refresh = await app.inject({ method: 'POST', url: '/auth/refresh', headers: from(ip), payload: { refreshToken: 'x' } })
   t.equal(refresh.statusCode, 429, 'the credential routes share the budget')
   t.equal((await app.inject({ method: 'GET', url: '/health/live', headers: from(ip) })).statusCode, 200, 'other routes are not affected')

@@ -147,6 +147,7 @@ t.test('GET /tasks', async (t) => {
       const response = await a.list(query)
       t.equal(response.statusCode, 400, query)
       t.equal(response.headers['content-type'], PROBLEM, query)
+      if (query.startsWith('?cursor=')) t.match(response.json(), { type: 'https://taskforge.dev/problems/bad-request', detail: /cursor is not valid/ }, query)
     }
     t.equal(bobsCursor, null, 'Bob had one task, so no cursor at first')
     const own = await a.list(`?limit=5&cursor=${encodeURIComponent(cursor)}`)
