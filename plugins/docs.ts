@@ -24,7 +24,7 @@ function describeProblemsAsProblemJson<T extends { paths?: object }> (document: 
 }
 
 // Swagger UI draws its own logo (an inline SVG with a <style>) before @fastify/swagger-ui swaps in its own.
-const SWAGGER_LOGO_STYLE_HASH = "'sha256-RL3ie0nH+Lzz2YNqQN83mnU0J1ot4QL7b99vMdIX99w='"
+export const SWAGGER_LOGO_STYLE_HASH = "'sha256-RL3ie0nH+Lzz2YNqQN83mnU0J1ot4QL7b99vMdIX99w='"
 
 /**
  * The CSP @fastify/swagger-ui sends for /docs, made stricter and usable over

@@ -44,8 +44,7 @@ export async function startSmtpServer (t: Test, port = 0): Promise<{ port: numbe
   return { port: address.port, received, stop }
 }
 
-/** A port nothing listens on (for now). */
-/** A server that accepts connections and never says a word: an SMTP server that hangs. */
+/** A server that accepts connections and never says a word: an SMTP or PostgreSQL server that hangs. */
 export async function startSilentServer (t: Test): Promise<number> {
   const sockets = new Set<net.Socket>()
   const server = net.createServer((socket) => { sockets.add(socket) })

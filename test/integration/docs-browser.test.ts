@@ -4,6 +4,9 @@ import type { AddressInfo } from 'node:net'
 import { dirname, join } from 'node:path'
 import type { Page } from 'playwright-core'
 import t from 'tap'
+// Swagger UI's top bar first renders its own logo, an inline SVG holding a <style>; /docs allows exactly
+// that style by this hash. A violation naming it means the hash went stale with a Swagger UI upgrade.
+import { SWAGGER_LOGO_STYLE_HASH } from '../../plugins/docs.js'
 import { buildTestApp } from '../helpers/app.js'
 import type { AuthResult } from '../helpers/auth.js'
 import { CHROMIUM_PATH, chromiumSkipReason, launchChromium } from '../helpers/browser.js'
@@ -12,13 +15,6 @@ import { PROJECT_ROOT } from '../helpers/test-server.js'
 
 /** A test artifact, not committed: .tmp/ is git-ignored. */
 const SCREENSHOT = join(PROJECT_ROOT, '.tmp', 'artifacts', 'docs.png')
-
-/**
- * Swagger UI's top bar first renders its own logo, an inline SVG holding a
- * <style>; plugins/docs.ts allows exactly that style by this hash. A
- * violation naming it means the hash went stale with a Swagger UI upgrade.
- */
-const SWAGGER_LOGO_STYLE_HASH = "'sha256-RL3ie0nH+Lzz2YNqQN83mnU0J1ot4QL7b99vMdIX99w='"
 
 interface Violation { directive: string; blocked: string; source: string }
 

@@ -1,8 +1,8 @@
-import net from 'node:net'
 import pino from 'pino'
 import t from 'tap'
 import { createSql, pingDatabase } from '../../db/client.js'
 import { buildTestApp } from '../helpers/app.js'
+import { startSilentServer } from '../helpers/smtp.js'
 
 t.test('live and ready answer 200 while the database answers', async (t) => {
   const { app } = await buildTestApp(t)
@@ -33,14 +33,7 @@ t.test('ready answers 503 problem when the database is gone; live stays 200', as
 
 t.test('the database ping gives up after its time-out when the server never answers', async (t) => {
   // A server that accepts connections and says nothing: the worst case for a probe.
-  const sockets = new Set<net.Socket>()
-  const silent = net.createServer((socket) => { sockets.add(socket) })
-  await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve))
-  t.teardown(() => {
-    for (const socket of sockets) socket.destroy()
-    silent.close()
-  })
-  const { port } = silent.address() as net.AddressInfo
+  const port = await startSilentServer(t)
   const sql = createSql(`postgres://u:p@127.0.0.1:${port}/db`, { poolMax: 1, statementTimeoutMs: 1000, log: pino({ level: 'silent' }) })
   t.teardown(() => sql.end({ timeout: 0 }))
 

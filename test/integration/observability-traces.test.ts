@@ -7,6 +7,7 @@ import t, { type Test } from 'tap'
 import { buildTestApp } from '../helpers/app.js'
 import { bearer, registerUser, type AuthResult } from '../helpers/auth.js'
 import { eventually } from '../helpers/jobs.js'
+import { freePort } from '../helpers/smtp.js'
 
 const CALLER_TRACE_ID = '0af7651916cd43dd8448eb211c80319c'
 const CALLER_SPAN_ID = 'b7ad6b7169203331'
@@ -177,12 +178,7 @@ t.test('OTEL_EXPORTER_OTLP_ENDPOINT: spans are sent over OTLP/HTTP, and flushed 
 })
 
 t.test('an OTLP endpoint that does not answer is a warning in the log, never a failed request', async (t) => {
-  const closed = createServer()
-  closed.listen(0, '127.0.0.1')
-  await once(closed, 'listening')
-  const { port } = closed.address() as AddressInfo
-  closed.close()
-  await once(closed, 'close')
+  const port = await freePort()
 
   const { app, logs } = await buildTestApp(t, { OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${port}`, JOBS_CONCURRENCY: '0' })
   t.equal((await app.inject({ method: 'GET', url: '/health/live' })).statusCode, 200)
