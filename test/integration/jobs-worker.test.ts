@@ -92,11 +92,12 @@ t.test('a long job keeps its lease while it runs: no second run', async (t) => {
   const queue = createJobQueue(testCatalog, { sql, maxAttempts: 5 })
   let runs = 0
   const handlers = { 'test-job': async () => undefined, 'slow-job': async ({ ms }: { ms: number }) => { runs += 1; await new Promise((resolve) => setTimeout(resolve, ms)) } }
-  const first = createTestWorker(t, sql, handlers, { leaseMs: 400 })
-  const second = createTestWorker(t, sql, handlers, { leaseMs: 400 })
+  // Renewed every third of the lease: a pause of up to two thirds of it (a busy 2-core machine) loses nothing.
+  const first = createTestWorker(t, sql, handlers, { leaseMs: 1000 })
+  const second = createTestWorker(t, sql, handlers, { leaseMs: 1000 })
   await first.start()
   await second.start()
-  const id = await queue.enqueue('slow-job', { ms: 1500 })
+  const id = await queue.enqueue('slow-job', { ms: 3500 })
   const job = await eventually(async () => { const found = await jobById(sql, id); return found?.state === 'done' && found })
   t.equal(runs, 1, 'ran once, though it outlived its lease three times over')
   t.equal(job.attempts, 1)
