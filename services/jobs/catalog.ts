@@ -1,4 +1,5 @@
 import { Type, type Static, type TSchema } from '@sinclair/typebox'
+import { UUID_PATTERN } from '../../db/uuid.js'
 
 /** What the queue knows of a job type: its payload's schema and how hard to try. */
 export interface JobDefinition<S extends TSchema = TSchema> {
@@ -13,7 +14,7 @@ export interface JobDefinition<S extends TSchema = TSchema> {
 export const jobCatalog = {
   'welcome-email': {
     payload: Type.Object({
-      userId: Type.String({ pattern: '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$' }),
+      userId: Type.String({ pattern: UUID_PATTERN }),
       email: Type.String({ minLength: 3, maxLength: 254 }),
       name: Type.Union([Type.String(), Type.Null()])
     }, { additionalProperties: false }),
