@@ -54,6 +54,8 @@ export async function buildApp (config: Config, options: BuildAppOptions = {}): 
     loggerInstance: fastifyLogger(config, options.logStream),
     ...requestIdServerOptions(),
     bodyLimit: config.bodyLimit,
+    // A last bound on every request: a query stuck on a connection the database dropped must not hold its client forever.
+    handlerTimeout: config.requestTimeoutMs,
     trustProxy: typeof config.trustProxy === 'number' ? trustHops(config.trustProxy) : config.trustProxy,
     // plugins/availability.ts answers requests that arrive while closing, as a problem.
     return503OnClosing: false,

@@ -43,6 +43,7 @@ export const EnvironmentSchema = Type.Object({
   JOBS_LEASE_MS: Type.Integer({ minimum: 300, maximum: 3_600_000, default: 60_000 }),
   JOBS_MAX_ATTEMPTS: Type.Integer({ minimum: 1, maximum: 100, default: 5 }),
   JOBS_RETRY_BASE_MS: Type.Integer({ minimum: 1, maximum: 3_600_000, default: 1000 }),
+  REQUEST_TIMEOUT_MS: Type.Integer({ minimum: 100, maximum: 600_000, default: 10_000 }),
   BODY_LIMIT: Type.Integer({ minimum: 1024, maximum: 100 * 1024 * 1024, default: 1024 * 1024 }),
   RATE_LIMIT_MAX: Type.Integer({ minimum: 1, default: 300 }),
   AUTH_RATE_LIMIT_MAX: Type.Integer({ minimum: 1, default: 10 }),
@@ -89,6 +90,8 @@ export interface Config {
     maxAttempts: number
     retryBaseMs: number
   }
+  /** A request not answered by then gets a 503 problem, whatever it still waits for. */
+  requestTimeoutMs: number
   bodyLimit: number
   rateLimit: { max: number; authMax: number }
   /** Fastify's trustProxy: whether X-Forwarded-* from a proxy in front is believed. */
@@ -196,6 +199,7 @@ export function loadConfig (source: NodeJS.ProcessEnv = process.env): Config {
       maxAttempts: env.JOBS_MAX_ATTEMPTS,
       retryBaseMs: env.JOBS_RETRY_BASE_MS
     },
+    requestTimeoutMs: env.REQUEST_TIMEOUT_MS,
     bodyLimit: env.BODY_LIMIT,
     rateLimit: { max: env.RATE_LIMIT_MAX, authMax: env.AUTH_RATE_LIMIT_MAX },
     trustProxy: parseTrustProxy(env.TRUST_PROXY),

@@ -60,6 +60,9 @@ function describeError (error: unknown): ProblemInit | undefined {
     const problem = DOMAIN_PROBLEMS[error.kind]
     return { ...problem, detail: error.message }
   }
+  if (error instanceof Error && (error as FastifyError).code === 'FST_ERR_HANDLER_TIMEOUT') {
+    return { status: 503, slug: 'timeout', title: 'Request timed out', detail: 'The request was not answered in time; retry in a few seconds' }
+  }
   if (isFastifyClientError(error)) {
     if (error.validation !== undefined) return validationProblem(error)
     const status = error.statusCode ?? 400

@@ -36,3 +36,17 @@ t.test('an overloaded process sheds load with a 503 problem', async (t) => {
   t.equal(shed?.headers['x-content-type-options'], 'nosniff', 'with the headers every answer carries')
   t.ok(shed?.headers['x-request-id'])
 })
+
+t.test('a request not answered within REQUEST_TIMEOUT_MS gets a 503 problem, whatever it still waits for', async (t) => {
+  const { app } = await buildTestApp(t, { REQUEST_TIMEOUT_MS: '200' })
+  // As a query stuck on a connection the database dropped would.
+  app.get('/stuck', () => new Promise(() => undefined))
+  const started = Date.now()
+  const response = await app.inject({ method: 'GET', url: '/stuck' })
+  t.ok(Date.now() - started < 5000, 'answered, not left hanging')
+  t.equal(response.statusCode, 503)
+  t.equal(response.headers['content-type'], 'application/problem+json; charset=utf-8')
+  t.match(response.json(), { type: 'https://taskforge.dev/problems/timeout', status: 503, requestId: response.headers['x-request-id'] })
+  t.equal(response.headers['retry-after'], '5')
+  t.equal((await app.inject({ method: 'GET', url: '/health/live' })).statusCode, 200)
+})
