@@ -139,9 +139,15 @@ export async function measure (
   const warningsBefore = server.warnings()
   const resources = watchResources(server.pid)
   const databaseUse = watchDatabase(database)
-  const result = await autocannon({ url: server.url, connections, duration: durationSeconds, pipelining: 1, timeout: 10, requests })
-  const used = resources.stop()
-  const databaseSeconds = databaseUse.stop()
+  let result: autocannon.Result
+  let used: ResourceUse
+  let databaseSeconds: number
+  try {
+    result = await autocannon({ url: server.url, connections, duration: durationSeconds, pipelining: 1, timeout: 10, requests })
+  } finally {
+    used = resources.stop()
+    databaseSeconds = databaseUse.stop()
+  }
   const statusCodes = Object.fromEntries(Object.entries(result.statusCodeStats).map(([code, { count }]) => [code, count]))
   return {
     scenario,

@@ -13,8 +13,9 @@ import { createSql } from '../db/client.js'
 import { instrumentSql } from '../db/instrumented-sql.js'
 import { createQueryObserver } from '../observability/database.js'
 import { createMetrics } from '../observability/metrics.js'
+import { DONE_RETENTION_MS, RETRY_MAX_MS } from '../plugins/jobs.js'
 import { JobWorker } from '../services/jobs/worker.js'
-import { BENCH_JOB_TYPE, benchCatalog, type JobWorkerSettings, type ParentMessage, type WorkerMessage } from './jobs.js'
+import { appJobSettings, BENCH_JOB_TYPE, benchCatalog, type JobWorkerSettings, type ParentMessage, type WorkerMessage } from './jobs.js'
 
 interface Instance {
   start: () => Promise<void>
@@ -33,10 +34,10 @@ async function taskforgeInstance (settings: JobWorkerSettings): Promise<Instance
     log,
     concurrency: settings.concurrency,
     pollIntervalMs: settings.pollIntervalMs,
-    leaseMs: 60_000,
-    backoff: { baseMs: 1000, maxMs: 3_600_000 },
-    timeoutMs: 60_000,
-    retentionMs: 7 * 24 * 3_600_000,
+    leaseMs: appJobSettings.leaseMs,
+    backoff: { baseMs: appJobSettings.retryBaseMs, maxMs: RETRY_MAX_MS },
+    timeoutMs: appJobSettings.leaseMs,
+    retentionMs: DONE_RETENTION_MS,
     onOutcome: (type, outcome, durationMs) => { metrics.jobRun(type, outcome, durationMs / 1000) }
   })
   return {
@@ -74,7 +75,6 @@ process.on('message', (message: ParentMessage) => {
     })
   } else {
     instance.stop().then(() => {
-      send({ kind: 'stopped' })
       process.disconnect()
     }, (error: unknown) => {
       process.stderr.write(`worker failed to stop: ${String(error)}\n`)

@@ -7,20 +7,26 @@
  * the last job marked done, both read from the database's clock.
  */
 import { fork, type ChildProcess } from 'node:child_process'
+import { randomBytes } from 'node:crypto'
 import { once } from 'node:events'
 import { join } from 'node:path'
+import { setTimeout as sleep } from 'node:timers/promises'
 import { Type } from '@sinclair/typebox'
 import PgBoss from 'pg-boss'
 import pino from 'pino'
+import { loadConfig } from '../config.js'
 import { createSql, type Sql } from '../db/client.js'
 import { instrumentSql } from '../db/instrumented-sql.js'
 import { migrate } from '../db/migrator.js'
 import { createQueryObserver } from '../observability/database.js'
 import { createMetrics } from '../observability/metrics.js'
 import { createJobQueue } from '../services/jobs/queue.js'
-import { createDatabase, median, PROJECT_ROOT, round, say, sleep, track, watchDatabase, watchResources, type ResourceUse } from './support.js'
+import { createDatabase, median, PROJECT_ROOT, round, say, track, watchDatabase, watchResources, type ResourceUse } from './support.js'
 
 export const BENCH_JOB_TYPE = 'bench-noop'
+
+/** The app's job settings (JOBS_*) at their defaults, read the way the app reads them. */
+export const appJobSettings = loadConfig({ NODE_ENV: 'production', JWT_SECRET: randomBytes(36).toString('base64url') }).jobs
 
 export const benchCatalog = {
   [BENCH_JOB_TYPE]: { payload: Type.Object({ n: Type.Integer() }, { additionalProperties: false }) }
@@ -43,7 +49,7 @@ export interface JobWorkerSettings {
   pollingIntervalSeconds: number
 }
 
-export type WorkerMessage = { kind: 'ready' } | { kind: 'stopped' }
+export interface WorkerMessage { kind: 'ready' }
 export type ParentMessage = { kind: 'go' } | { kind: 'stop' }
 
 /** One queue set-up under test. */
@@ -134,8 +140,9 @@ async function inParallel (count: number, concurrency: number, call: (index: num
 
 interface WorkerProcess { child: ChildProcess; watch: { stop: () => ResourceUse } | undefined }
 
+/** Starts `count` worker processes and waits until each is ready; if one fails, ends them all (the ready ones gracefully) and rethrows. */
 async function startWorkers (count: number, settings: JobWorkerSettings): Promise<WorkerProcess[]> {
-  const workers = Array.from({ length: count }, () => {
+  const workers: WorkerProcess[] = Array.from({ length: count }, () => {
     const child = track(fork(WORKER_SCRIPT, [], {
       cwd: PROJECT_ROOT,
       execArgv: ['--import', 'tsx'],
@@ -144,13 +151,29 @@ async function startWorkers (count: number, settings: JobWorkerSettings): Promis
     }))
     return { child, watch: undefined }
   })
-  await Promise.all(workers.map(async ({ child }) => {
-    const ready = new Promise<void>((resolve, reject) => {
-      child.on('message', (message: WorkerMessage) => { if (message.kind === 'ready') resolve() })
-      child.once('exit', (code) => { reject(new Error(`a ${settings.system} worker exited with ${String(code)} before it was ready`)) })
-    })
-    await ready
-  }))
+  const ready = new Set<WorkerProcess>()
+  try {
+    await Promise.all(workers.map((worker) => new Promise<void>((resolve, reject) => {
+      // "ready" is the only message a worker sends (WorkerMessage).
+      worker.child.once('message', () => {
+        ready.add(worker)
+        resolve()
+      })
+      worker.child.once('exit', (code) => { reject(new Error(`a ${settings.system} worker exited with ${String(code)} before it was ready`)) })
+    })))
+  } catch (error) {
+    // A worker not ready yet may not listen for "stop": it is killed.
+    await Promise.all([
+      stopWorkers([...ready]),
+      ...workers.filter((worker) => !ready.has(worker)).map(async ({ child }) => {
+        if (child.exitCode !== null || child.signalCode !== null) return
+        const exited = once(child, 'exit')
+        child.kill('SIGKILL')
+        await exited
+      })
+    ])
+    throw error
+  }
   return workers
 }
 
@@ -173,7 +196,7 @@ interface QueueUnderTest {
 }
 
 function taskforgeQueue (sql: Sql, poolSql: Sql): QueueUnderTest {
-  const queue = createJobQueue(benchCatalog, { sql: poolSql, maxAttempts: 5 })
+  const queue = createJobQueue(benchCatalog, { sql: poolSql, maxAttempts: appJobSettings.maxAttempts })
   return {
     reset: async () => { await sql`truncate jobs` },
     enqueue: (n) => queue.enqueue(BENCH_JOB_TYPE, { n }),
@@ -213,18 +236,24 @@ async function measureOnce (
     const [clock] = await sql<{ now: Date }[]>`select clock_timestamp() as now`
     const goAt = clock?.now ?? new Date()
     const drainDatabase = watchDatabase(database)
-    for (const worker of workers) {
-      if (worker.child.pid !== undefined) worker.watch = watchResources(worker.child.pid)
-      worker.child.send({ kind: 'go' } satisfies ParentMessage)
-    }
-    const deadline = Date.now() + options.drainTimeoutMs
-    let progress = await queue.progress()
-    while (progress.done < options.jobs && Date.now() < deadline) {
-      await sleep(50)
+    let progress: Awaited<ReturnType<QueueUnderTest['progress']>>
+    let drainDatabaseSeconds: number
+    let resources: ResourceUse[]
+    try {
+      for (const worker of workers) {
+        if (worker.child.pid !== undefined) worker.watch = watchResources(worker.child.pid)
+        worker.child.send({ kind: 'go' } satisfies ParentMessage)
+      }
+      const deadline = Date.now() + options.drainTimeoutMs
       progress = await queue.progress()
+      while (progress.done < options.jobs && Date.now() < deadline) {
+        await sleep(50)
+        progress = await queue.progress()
+      }
+    } finally {
+      drainDatabaseSeconds = drainDatabase.stop()
+      resources = workers.flatMap((worker) => worker.watch === undefined ? [] : [worker.watch.stop()])
     }
-    const drainDatabaseSeconds = drainDatabase.stop()
-    const resources = workers.flatMap((worker) => worker.watch === undefined ? [] : [worker.watch.stop()])
     const drainSeconds = progress.lastFinishedAt === null ? Number.NaN : (progress.lastFinishedAt.getTime() - goAt.getTime()) / 1000
     return {
       configuration: configuration.id,

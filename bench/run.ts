@@ -23,9 +23,11 @@ import { randomBytes } from 'node:crypto'
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import os from 'node:os'
 import { dirname, join, relative, resolve } from 'node:path'
+import { setTimeout as sleep } from 'node:timers/promises'
 import { parseArgs } from 'node:util'
 import postgres from 'postgres'
 import { loadConfig } from '../config.js'
+import { describeDatabaseUrl } from '../db/client.js'
 import { argon2VerifyRate, type Argon2Run } from './argon2-rate.js'
 import { FILTERED_PAGE, FILTERED_QUERY, measure, SCENARIOS, type HttpRun, type ScenarioContext, type Target } from './http.js'
 import { runJobsBench, type JobsBenchOptions, type JobsResults, type QueueConfiguration } from './jobs.js'
@@ -33,7 +35,7 @@ import { renderMarkdown, type BenchSummary, type HttpSummaryRow, type TargetChec
 import { findFreePort } from '../db/embedded/processes.js'
 import { seed as seedDatabase, type SeededUser } from './seed.js'
 import {
-  createDatabase, DEFAULT_ADMIN_URL, killChildren, median, PROJECT_ROOT, round, run, say, sleep, startServer, type ServerHandle
+  createDatabase, DEFAULT_ADMIN_URL, killChildren, median, PROJECT_ROOT, round, run, say, startServer, type ServerHandle
 } from './support.js'
 
 const { values: args } = parseArgs({
@@ -328,13 +330,14 @@ async function runHttp (): Promise<HttpPart> {
 const startedAt = new Date()
 mkdirSync(workDir, { recursive: true })
 // Interrupted: no server or worker is left running (the databases stay; their names start with the prefix).
-for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+// Exit status 128 + the signal's number, as a shell reports it: 130 for SIGINT, 143 for SIGTERM.
+for (const [signal, status] of [['SIGINT', 130], ['SIGTERM', 143]] as const) {
   process.once(signal, () => {
     killChildren()
-    process.exit(130)
+    process.exit(status)
   })
 }
-say(`bench ${quick ? '(quick) ' : ''}on ${adminUrl.replace(/\/\/[^@]*@/, '//')}; work folder ${relative(PROJECT_ROOT, workDir)}`)
+say(`bench ${quick ? '(quick) ' : ''}on ${describeDatabaseUrl(adminUrl)}; work folder ${relative(PROJECT_ROOT, workDir)}`)
 // A part that fails is reported as failed; the other parts still run and the results are still written.
 const failures: string[] = []
 async function part<T> (name: string, work: () => Promise<T>): Promise<T | undefined> {

@@ -21,7 +21,7 @@ export interface Seed {
   counts: { users: number; tasks: number }
 }
 
-export interface SeedOptions {
+interface SeedOptions {
   /** The running app, for registration. */
   appUrl: string
   databaseUrl: string

@@ -5,8 +5,10 @@ import { once } from 'node:events'
 import { createWriteStream, readdirSync, readFileSync } from 'node:fs'
 import os from 'node:os'
 import { dirname, join } from 'node:path'
+import { setTimeout as sleep } from 'node:timers/promises'
 import { fileURLToPath } from 'node:url'
 import postgres from 'postgres'
+import { databaseUrlFor } from '../db/client.js'
 
 export const PROJECT_ROOT = join(dirname(fileURLToPath(import.meta.url)), '..')
 export const DEFAULT_ADMIN_URL = 'postgres://postgres@127.0.0.1:5432/postgres'
@@ -14,10 +16,6 @@ export const DEFAULT_ADMIN_URL = 'postgres://postgres@127.0.0.1:5432/postgres'
 /** Progress lines go to stderr, so that stdout stays for the report. */
 export function say (message: string): void {
   process.stderr.write(`${new Date().toISOString().slice(11, 19)} ${message}\n`)
-}
-
-export function sleep (ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms))
 }
 
 export function median (values: readonly number[]): number {
@@ -32,12 +30,6 @@ export function round (value: number, digits = 0): number {
   return Math.round(value * factor) / factor
 }
 
-export function databaseUrl (adminUrl: string, database: string): string {
-  const url = new URL(adminUrl)
-  url.pathname = `/${database}`
-  return url.toString()
-}
-
 /** A new empty database on the admin URL's server; its name is random hex after the prefix, safe in DDL. */
 export async function createDatabase (adminUrl: string, prefix: string): Promise<{ name: string; url: string; drop: () => Promise<void> }> {
   const name = `${prefix}_${randomBytes(5).toString('hex')}`
@@ -49,7 +41,7 @@ export async function createDatabase (adminUrl: string, prefix: string): Promise
   }
   return {
     name,
-    url: databaseUrl(adminUrl, name),
+    url: databaseUrlFor(adminUrl, name),
     drop: async () => {
       const dropper = postgres(adminUrl, { max: 1, onnotice: () => undefined })
       try {
@@ -62,7 +54,7 @@ export async function createDatabase (adminUrl: string, prefix: string): Promise
 }
 
 /** Resident memory of a process in MiB, from /proc (Linux); undefined elsewhere or once it is gone. */
-export function rssMiB (pid: number): number | undefined {
+function rssMiB (pid: number): number | undefined {
   try {
     const match = /^VmRSS:\s+(\d+) kB$/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))
     return match?.[1] === undefined ? undefined : Number(match[1]) / 1024
@@ -74,7 +66,7 @@ export function rssMiB (pid: number): number | undefined {
 const CLOCK_TICKS_PER_SECOND = 100
 
 /** CPU seconds (user + system) a process has used so far, from /proc (Linux). */
-export function cpuSeconds (pid: number): number | undefined {
+function cpuSeconds (pid: number): number | undefined {
   try {
     // The command name (field 2) may hold spaces; the fields we want follow its closing parenthesis.
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
@@ -149,7 +141,11 @@ export function watchDatabase (database: string): { stop: () => number } {
   }
 }
 
-/** Samples a process's memory while something runs; CPU is the difference over the whole span. */
+/**
+ * Samples a process's memory while something runs; CPU is the difference over
+ * the whole span. Call stop() in a finally: it ends the sampling (whose timer
+ * does not keep the process alive meanwhile).
+ */
 export function watchResources (pid: number, intervalMs = 250): { stop: () => ResourceUse } {
   const startedAt = performance.now()
   const loadAverage = round(os.loadavg()[0] ?? 0, 2)
@@ -160,6 +156,7 @@ export function watchResources (pid: number, intervalMs = 250): { stop: () => Re
     const rss = rssMiB(pid)
     if (rss !== undefined && (peak === undefined || rss > peak)) peak = rss
   }, intervalMs)
+  timer.unref()
   return {
     stop () {
       clearInterval(timer)
@@ -206,7 +203,7 @@ export interface ServerHandle {
   stop: () => Promise<void>
 }
 
-export interface StartServerOptions {
+interface StartServerOptions {
   name: string
   args: string[]
   env: NodeJS.ProcessEnv

@@ -32,6 +32,13 @@ export function createSql (url: string, { poolMax, statementTimeoutMs, log }: Sq
   })
 }
 
+/** The URL of another database on the same server: `serverUrl` with its path replaced by `database` (credentials and options kept). */
+export function databaseUrlFor (serverUrl: string, database: string): string {
+  const url = new URL(serverUrl)
+  url.pathname = `/${database}`
+  return url.toString()
+}
+
 /** host:port/database of a URL, without its credentials, for logs. */
 export function describeDatabaseUrl (url: string): string {
   const parsed = new URL(url)

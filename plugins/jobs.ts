@@ -13,8 +13,10 @@ declare module 'fastify' {
 }
 
 const SHUTDOWN_TIMEOUT_MS = 10_000
-const RETRY_MAX_MS = 3_600_000
-const DONE_RETENTION_MS = 7 * 24 * 3_600_000
+/** Longest wait between two attempts of a job. */
+export const RETRY_MAX_MS = 3_600_000
+/** How long a done job stays in the table. */
+export const DONE_RETENTION_MS = 7 * 24 * 3_600_000
 
 /**
  * The durable job channel: app.jobs.enqueue writes into the caller's

@@ -33,11 +33,8 @@ export function readTestServerState (): TestServerState {
   }
 }
 
-export function databaseUrl (serverUrl: string, database: string): string {
-  const url = new URL(serverUrl)
-  url.pathname = `/${database}`
-  return url.toString()
-}
+/** The URL of another database on the same server (db/client.ts's databaseUrlFor). */
+export { databaseUrlFor as databaseUrl } from '../../db/client.js'
 
 export function removeTestServerState (): void {
   rmSync(STATE_FILE, { force: true })
