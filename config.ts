@@ -116,6 +116,9 @@ export class ConfigError extends Error {
 }
 
 const MIN_SECRET_LENGTH = 32
+// A config error is printed and logged: these never appear in it, and URLs show no password.
+const SECRET_VARIABLES = new Set(['JWT_SECRET', 'METRICS_TOKEN'])
+const URL_VARIABLES = new Set(['DATABASE_URL', 'DB_URL', 'REDIS_URL', 'SMTP_URL'])
 const UNIT_SECONDS = { s: 1, m: 60, h: 3600, d: 86_400 } as const
 
 export function parseDurationSeconds (value: string): number {
@@ -138,7 +141,7 @@ export function loadConfig (source: NodeJS.ProcessEnv = process.env): Config {
   const candidate = Value.Convert(EnvironmentSchema, Value.Default(EnvironmentSchema, raw))
   const problems = [...Value.Errors(EnvironmentSchema, candidate)].map((error) => {
     const name = error.path.slice(1)
-    return `${name}: ${describeExpectation(error.schema, error.message)} (got ${JSON.stringify(raw[name] ?? null)})`
+    return `${name}: ${describeExpectation(error.schema, error.message)} (got ${JSON.stringify(shownValue(name, raw[name]))})`
   })
   if (problems.length > 0) throw new ConfigError(dedupe(problems))
   const env = candidate as Environment
@@ -213,6 +216,30 @@ function parseTrustProxy (value: string): Config['trustProxy'] {
   if (value === 'true' || value === 'false') return value === 'true'
   if (/^[0-9]+$/.test(value)) return Number(value)
   return value.split(',')
+}
+
+/** A value as a config error may show it: secrets as ***, URLs without their password. */
+function shownValue (name: string, value: unknown): unknown {
+  if (typeof value !== 'string') return value ?? null
+  if (SECRET_VARIABLES.has(name)) return '***'
+  if (URL_VARIABLES.has(name)) return maskUrlPassword(value)
+  return value
+}
+
+/** scheme://user:password@host → scheme://user:***@host; also a password= query parameter. Works on values that are not valid URLs too. */
+function maskUrlPassword (value: string): string {
+  let masked = value.replace(/([?&]password=)[^&#]*/gi, '$1***')
+  const schemeEnd = masked.indexOf('://')
+  const afterScheme = schemeEnd === -1 ? 0 : schemeEnd + 3
+  const at = masked.lastIndexOf('@')
+  if (at >= afterScheme) {
+    const userinfo = masked.slice(afterScheme, at)
+    const colon = userinfo.indexOf(':')
+    // No colon: the whole userinfo may be a token (some services put the key there).
+    const shown = colon === -1 ? '***' : `${userinfo.slice(0, colon)}:***`
+    masked = masked.slice(0, afterScheme) + shown + masked.slice(at)
+  }
+  return masked
 }
 
 function describeExpectation (schema: TSchema, fallback: string): string {

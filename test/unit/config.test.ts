@@ -75,6 +75,30 @@ t.test('production refuses a missing or weak JWT_SECRET', async (t) => {
   t.same(problemsOf({ NODE_ENV: 'production', JWT_SECRET: 's'.repeat(32) }), [])
 })
 
+t.test('a config error never shows a secret: JWT_SECRET, METRICS_TOKEN and passwords in URLs are ***', async (t) => {
+  const secrets = ['hunter2-jwt', 'hunter2-metrics', 'hunter2-database', 'hunter2-alias', 'hunter2-redis', 'hunter2-smtp', 'hunter2-query']
+  const environment = {
+    NODE_ENV: 'production',
+    JWT_SECRET: 'hunter2-jwt'.repeat(4),
+    METRICS_TOKEN: 'hunter2-metrics', // too short
+    DATABASE_URL: 'mysql://app:hunter2-database@db:3306/app', // wrong scheme
+    DB_URL: 'postgres//app:hunter2-alias@db/app', // no ://
+    REDIS_URL: 'http://:hunter2-redis@cache:6379',
+    SMTP_URL: 'mail://hunter2-smtp@relay.example:587' // a key as the user name
+  }
+  const error = t.throws(() => loadConfig(environment)) as Error
+  t.match(error.message, /METRICS_TOKEN: .*\(got "\*\*\*"\)/)
+  t.match(error.message, /DATABASE_URL: .*\(got "mysql:\/\/app:\*\*\*@db:3306\/app"\)/, 'the user and host stay: they help')
+  t.match(error.message, /DB_URL: .*\(got "postgres\/\/app:\*\*\*@db\/app"\)/)
+  t.match(error.message, /REDIS_URL: .*\(got "http:\/\/:\*\*\*@cache:6379"\)/)
+  t.match(error.message, /SMTP_URL: .*\(got "mail:\/\/\*\*\*@relay\.example:587"\)/)
+  const withQuery = t.throws(() => loadConfig({ DATABASE_URL: 'pg://db/app?user=app&password=hunter2-query' })) as Error
+  t.match(withQuery.message, /password=\*\*\*/)
+  for (const message of [error.message, withQuery.message]) {
+    for (const secret of secrets) t.notOk(message.includes(secret), `no ${secret}`)
+  }
+})
+
 t.test('the error message lists every problem', async (t) => {
   t.throws(() => loadConfig({ PORT: 'x', BODY_LIMIT: 'y' }), {
     name: 'ConfigError',
