@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto'
 import { Type, type Static, type TSchema } from '@sinclair/typebox'
 import { Value } from '@sinclair/typebox/value'
+import { estimateSecretBits, MIN_SECRET_BITS } from './services/secret-strength.js'
 
 const OWASP_ARGON2_MEMORY_KIB = 19_456
 const OWASP_ARGON2_TIME_COST = 2
@@ -116,6 +117,13 @@ export class ConfigError extends Error {
 }
 
 const MIN_SECRET_LENGTH = 32
+const MAKE_A_SECRET = 'make one with `openssl rand -base64 48`'
+/** Secrets this repository has published (compose file, tests, scripts): anyone can sign tokens with them. */
+const PUBLISHED_SECRETS = [
+  'local-only-jwt-secret-not-for-any-real-deployment',
+  'test-secret-that-is-long-enough-for-hs256-0123456789',
+  'openapi-rendering-needs-no-real-secret'
+]
 // A config error is printed and logged: these never appear in it, and URLs show no password.
 const SECRET_VARIABLES = new Set(['JWT_SECRET', 'METRICS_TOKEN'])
 const URL_VARIABLES = new Set(['DATABASE_URL', 'DB_URL', 'REDIS_URL', 'SMTP_URL'])
@@ -167,6 +175,10 @@ export function loadConfig (source: NodeJS.ProcessEnv = process.env): Config {
       jwtSecret = randomBytes(48).toString('base64url')
       warnings.push(`JWT_SECRET is ${env.JWT_SECRET === undefined ? 'not set' : 'too short'}: using a random one for this process; tokens will not survive a restart`)
     }
+  } else {
+    const weakness = secretWeakness(jwtSecret)
+    if (weakness !== undefined && env.NODE_ENV === 'production') problems.push(`JWT_SECRET: ${weakness}; production needs a secret of your own: ${MAKE_A_SECRET}`)
+    else if (weakness !== undefined) warnings.push(`JWT_SECRET ${weakness}: production would refuse it (${MAKE_A_SECRET})`)
   }
   if (problems.length > 0 || jwtSecret === undefined) throw new ConfigError(problems)
 
@@ -216,6 +228,17 @@ function parseTrustProxy (value: string): Config['trustProxy'] {
   if (value === 'true' || value === 'false') return value === 'true'
   if (/^[0-9]+$/.test(value)) return Number(value)
   return value.split(',')
+}
+
+/** Why a JWT_SECRET of a good length is still no secret, or undefined. Never says the secret itself. */
+function secretWeakness (secret: string): string | undefined {
+  const lowered = secret.toLowerCase()
+  if (PUBLISHED_SECRETS.some((published) => lowered.includes(published))) return 'is an example value published with taskforge'
+  const bits = estimateSecretBits(secret)
+  if (bits < MIN_SECRET_BITS) {
+    return `is guessable: about ${Math.floor(bits)} bits of entropy by estimate, less than ${MIN_SECRET_BITS} (repeats, runs like aaaa or 1234, or few distinct characters)`
+  }
+  return undefined
 }
 
 /** A value as a config error may show it: secrets as ***, URLs without their password. */

@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto'
 import { Writable } from 'node:stream'
 import type { FastifyInstance } from 'fastify'
 import type { Test } from 'tap'
@@ -5,7 +6,8 @@ import { buildApp, type BuildAppOptions } from '../../app.js'
 import { loadConfig, type Config } from '../../config.js'
 import { createTestDatabase, type TestDatabase } from './database.js'
 
-export const TEST_JWT_SECRET = 'test-secret-that-is-long-enough-for-hs256-0123456789'
+// Random per test process, as production wants one (it refuses published values such as this file's former constant).
+export const TEST_JWT_SECRET = randomBytes(48).toString('base64')
 
 export interface TestApp {
   app: FastifyInstance

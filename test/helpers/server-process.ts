@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto'
 import { spawn, type ChildProcess } from 'node:child_process'
 import { once } from 'node:events'
 import { join } from 'node:path'
@@ -60,7 +61,8 @@ export async function runFailingServer (environment: NodeJS.ProcessEnv): Promise
 
 /** For a server under load in a test: limits out of the way, argon2 cheap (its strength is tested elsewhere). */
 export const LOAD_TEST_ENVIRONMENT = {
-  JWT_SECRET: 'x'.repeat(40),
+  // A generated one: the same environment may run in production mode, which refuses guessable secrets.
+  JWT_SECRET: randomBytes(48).toString('base64'),
   RATE_LIMIT_MAX: '1000000',
   AUTH_RATE_LIMIT_MAX: '1000',
   ARGON2_MEMORY_KIB: '8192',

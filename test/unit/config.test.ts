@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto'
 import t from 'tap'
 import { ConfigError, loadConfig, parseDurationSeconds } from '../../config.js'
 
@@ -10,6 +11,9 @@ function problemsOf (environment: NodeJS.ProcessEnv): string[] {
   }
   return []
 }
+
+/** What `openssl rand -base64 48` makes. */
+const strongSecret = () => randomBytes(48).toString('base64')
 
 t.test('defaults give a working development configuration', async (t) => {
   const config = loadConfig({})
@@ -35,7 +39,7 @@ t.test('values are read and converted', async (t) => {
     CORS_ORIGINS: 'https://a.example, https://b.example,',
     BODY_LIMIT: '2048',
     LOG_LEVEL: 'warn',
-    JWT_SECRET: 'x'.repeat(40)
+    JWT_SECRET: strongSecret()
   })
   t.equal(config.port, 8080)
   t.equal(config.database.url, 'postgres://u:p@db:5432/app', 'DB_URL is an alias of DATABASE_URL')
@@ -72,7 +76,43 @@ t.test('rules across variables', async (t) => {
 t.test('production refuses a missing or weak JWT_SECRET', async (t) => {
   t.match(problemsOf({ NODE_ENV: 'production' }), [/^JWT_SECRET: must be set to at least 32 characters in production/])
   t.match(problemsOf({ NODE_ENV: 'production', JWT_SECRET: 'short' }), [/^JWT_SECRET: /])
-  t.same(problemsOf({ NODE_ENV: 'production', JWT_SECRET: 's'.repeat(32) }), [])
+  t.match(problemsOf({ NODE_ENV: 'production', JWT_SECRET: 's'.repeat(32) }), [/^JWT_SECRET: is guessable/], '32 characters are not enough by themselves')
+  t.same(problemsOf({ NODE_ENV: 'production', JWT_SECRET: strongSecret() }), [])
+})
+
+t.test('production refuses a published example or a guessable JWT_SECRET, and says how to make one', async (t) => {
+  const published = [
+    'local-only-jwt-secret-not-for-any-real-deployment', // the compose file's old default
+    'test-secret-that-is-long-enough-for-hs256-0123456789', // test/helpers/app.ts until it became random
+    'openapi-rendering-needs-no-real-secret', // scripts/openapi-document.ts
+    'Local-Only-JWT-Secret-Not-For-Any-Real-Deployment!2' // a published one, dressed up
+  ]
+  for (const secret of published) {
+    t.match(problemsOf({ NODE_ENV: 'production', JWT_SECRET: secret }), [/^JWT_SECRET: is an example value published with taskforge; production needs a secret of your own: make one with `openssl rand -base64 48`$/], secret)
+  }
+  const guessable = ['a'.repeat(40), 'password1234'.repeat(4), 'aB3$'.repeat(10), 'abcdefghijklmnopqrstuvwxyz0123456789ABCDEF', 'correct horse battery staple xyzzy']
+  for (const secret of guessable) {
+    const [problem, ...rest] = problemsOf({ NODE_ENV: 'production', JWT_SECRET: secret })
+    t.match(problem, /^JWT_SECRET: is guessable: about \d+ bits of entropy by estimate, less than 128 .*make one with `openssl rand -base64 48`$/, secret)
+    t.same(rest, [])
+    t.notOk(problem?.includes(secret), 'the message does not repeat it')
+  }
+  for (const secret of [strongSecret(), randomBytes(32).toString('hex'), randomBytes(36).toString('base64url')]) {
+    t.same(problemsOf({ NODE_ENV: 'production', JWT_SECRET: secret }), [], 'generated secrets pass')
+  }
+  const development = loadConfig({ JWT_SECRET: 'password1234'.repeat(4) })
+  t.equal(development.auth.jwtSecret, 'password1234'.repeat(4), 'development uses it')
+  t.match(development.warnings, [/^JWT_SECRET is guessable: .*: production would refuse it/], 'and says production would not')
+})
+
+t.test('production refuses argon2 costs below OWASP\'s minimum', async (t) => {
+  const base = { NODE_ENV: 'production', JWT_SECRET: strongSecret() }
+  const below = /^ARGON2_MEMORY_KIB, ARGON2_TIME_COST: below OWASP's minimum for argon2id \(19456 KiB, 2 passes\) in production$/
+  t.match(problemsOf({ ...base, ARGON2_MEMORY_KIB: '19455' }), [below], 'one KiB less memory')
+  t.match(problemsOf({ ...base, ARGON2_TIME_COST: '1' }), [below], 'one pass')
+  t.same(problemsOf(base), [], 'the defaults are the minimum')
+  t.same(problemsOf({ ...base, ARGON2_MEMORY_KIB: '65536', ARGON2_TIME_COST: '3' }), [], 'more is fine')
+  t.same(loadConfig({ ARGON2_MEMORY_KIB: '8192', ARGON2_TIME_COST: '1' }).auth.argon2, { memoryCost: 8192, timeCost: 1, parallelism: 1 }, 'development may go lower (tests do)')
 })
 
 t.test('a config error never shows a secret: JWT_SECRET, METRICS_TOKEN and passwords in URLs are ***', async (t) => {
@@ -94,7 +134,9 @@ t.test('a config error never shows a secret: JWT_SECRET, METRICS_TOKEN and passw
   t.match(error.message, /SMTP_URL: .*\(got "mail:\/\/\*\*\*@relay\.example:587"\)/)
   const withQuery = t.throws(() => loadConfig({ DATABASE_URL: 'pg://db/app?user=app&password=hunter2-query' })) as Error
   t.match(withQuery.message, /password=\*\*\*/)
-  for (const message of [error.message, withQuery.message]) {
+  const jwt = t.throws(() => loadConfig({ NODE_ENV: 'production', JWT_SECRET: 'hunter2-jwt'.repeat(4), DATABASE_URL: 'postgres://db/app' })) as Error
+  t.match(jwt.message, /JWT_SECRET: is guessable/)
+  for (const message of [error.message, withQuery.message, jwt.message]) {
     for (const secret of secrets) t.notOk(message.includes(secret), `no ${secret}`)
   }
 })
