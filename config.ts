@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto'
+import { isIP } from 'node:net'
 import { Type, type Static, type TSchema } from '@sinclair/typebox'
 import { Value } from '@sinclair/typebox/value'
 import { estimateSecretBits, MIN_SECRET_BITS } from './services/secret-strength.js'
@@ -180,6 +181,13 @@ export function loadConfig (source: NodeJS.ProcessEnv = process.env): Config {
     if (weakness !== undefined && env.NODE_ENV === 'production') problems.push(`JWT_SECRET: ${weakness}; production needs a secret of your own: ${MAKE_A_SECRET}`)
     else if (weakness !== undefined) warnings.push(`JWT_SECRET ${weakness}: production would refuse it (${MAKE_A_SECRET})`)
   }
+
+  problems.push(...trustProxyProblems(env.TRUST_PROXY))
+  if (env.TRUST_PROXY === 'true') {
+    const advice = 'set the number of proxies in front of the app (TRUST_PROXY=1 behind one load balancer) or their addresses/CIDRs (e.g. TRUST_PROXY=10.0.0.0/8)'
+    if (env.NODE_ENV === 'production') problems.push(`TRUST_PROXY: true believes any X-Forwarded-For, so a client could choose its own address and rate-limit budget; in production ${advice}`)
+    else warnings.push(`TRUST_PROXY=true believes any X-Forwarded-For, so a client can choose its own address and rate-limit budget; production refuses it: ${advice}`)
+  }
   if (problems.length > 0 || jwtSecret === undefined) throw new ConfigError(problems)
 
   return {
@@ -228,6 +236,18 @@ function parseTrustProxy (value: string): Config['trustProxy'] {
   if (value === 'true' || value === 'false') return value === 'true'
   if (/^[0-9]+$/.test(value)) return Number(value)
   return value.split(',')
+}
+
+/** Each entry of an address list is an IP address or a CIDR (the pattern lets through things like 1.2.3 or ::/999). */
+function trustProxyProblems (value: string): string[] {
+  const list = parseTrustProxy(value)
+  if (!Array.isArray(list)) return []
+  return list.flatMap((entry) => {
+    const [address = '', prefix, ...rest] = entry.split('/')
+    const version = isIP(address)
+    const prefixOk = prefix === undefined || (/^[0-9]{1,3}$/.test(prefix) && Number(prefix) <= (version === 4 ? 32 : 128))
+    return version !== 0 && prefixOk && rest.length === 0 ? [] : [`TRUST_PROXY: ${JSON.stringify(entry)} is not an IP address or a CIDR`]
+  })
 }
 
 /** Why a JWT_SECRET of a good length is still no secret, or undefined. Never says the secret itself. */

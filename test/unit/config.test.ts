@@ -141,6 +141,25 @@ t.test('a config error never shows a secret: JWT_SECRET, METRICS_TOKEN and passw
   }
 })
 
+t.test('TRUST_PROXY: hops or proxy addresses; production refuses true and says what to use', async (t) => {
+  t.equal(loadConfig({ TRUST_PROXY: '1' }).trustProxy, 1)
+  t.same(loadConfig({ TRUST_PROXY: '10.0.0.0/8,192.168.1.7,fd00::/8' }).trustProxy, ['10.0.0.0/8', '192.168.1.7', 'fd00::/8'])
+  t.equal(loadConfig({}).trustProxy, false, 'off by default: X-Forwarded-For is ignored')
+  t.match(problemsOf({ TRUST_PROXY: '10.0.0/8,1.2.3.4/33,::/129' }), [
+    /^TRUST_PROXY: "10\.0\.0\/8" is not an IP address or a CIDR$/,
+    /^TRUST_PROXY: "1\.2\.3\.4\/33" is not/,
+    /^TRUST_PROXY: "::\/129" is not/
+  ])
+
+  t.match(problemsOf({ NODE_ENV: 'production', JWT_SECRET: strongSecret(), TRUST_PROXY: 'true' }), [
+    /^TRUST_PROXY: true believes any X-Forwarded-For, so a client could choose its own address and rate-limit budget; in production set the number of proxies in front of the app \(TRUST_PROXY=1 .*\) or their addresses\/CIDRs/
+  ])
+  t.same(problemsOf({ NODE_ENV: 'production', JWT_SECRET: strongSecret(), TRUST_PROXY: '2' }), [])
+  const development = loadConfig({ TRUST_PROXY: 'true' })
+  t.equal(development.trustProxy, true, 'development still takes it')
+  t.match(development.warnings, [/JWT_SECRET is not set/, /^TRUST_PROXY=true believes any X-Forwarded-For, .*production refuses it: set the number of proxies/])
+})
+
 t.test('the error message lists every problem', async (t) => {
   t.throws(() => loadConfig({ PORT: 'x', BODY_LIMIT: 'y' }), {
     name: 'ConfigError',
