@@ -13,6 +13,7 @@ import errors, { frameworkErrors } from './plugins/errors.js'
 import jobs from './plugins/jobs.js'
 import { fastifyLogger } from './plugins/logger.js'
 import mailer from './plugins/mailer.js'
+import metricsListener from './plugins/metrics-listener.js'
 import observability from './plugins/observability.js'
 import { ProblemSchema } from './plugins/problem.js'
 import rateLimits from './plugins/rate-limits.js'
@@ -86,6 +87,7 @@ export async function buildApp (config: Config, options: BuildAppOptions = {}): 
 
   await app.register(healthRoutes)
   await app.register(metricsRoutes)
+  await app.register(metricsListener)
   await app.register(authRoutes)
   await app.register(taskRoutes)
   return app

@@ -21,6 +21,8 @@ export const EnvironmentSchema = Type.Object({
   LOG_LEVEL: Type.Union(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((level) => Type.Literal(level)), { default: 'info' }),
   METRICS_ENABLED: Type.Boolean({ default: true }),
   METRICS_TOKEN: Type.Optional(Type.String({ minLength: 16 })),
+  METRICS_PORT: Type.Optional(Type.Integer({ minimum: 0, maximum: 65535 })),
+  METRICS_HOST: Type.String({ minLength: 1, default: '127.0.0.1' }),
   OTEL_EXPORTER_OTLP_ENDPOINT: Type.Optional(Url(['http', 'https'])),
   OTEL_SERVICE_NAME: Type.String({ minLength: 1, default: 'taskforge' }),
   DATABASE_URL: Type.Optional(Url(['postgres', 'postgresql'])),
@@ -63,7 +65,14 @@ export interface Config {
   logLevel: Environment['LOG_LEVEL']
   observability: {
     /** GET /metrics, open or (with a token) behind `Authorization: Bearer <token>`. */
-    metrics: { enabled: boolean; token: string | undefined }
+    metrics: {
+      enabled: boolean
+      token: string | undefined
+      /** The public listener serves it: not in production without a token, nor when it has a listener of its own. */
+      onPublicListener: boolean
+      /** METRICS_PORT: a listener of its own that serves GET /metrics only. */
+      listener: { host: string; port: number } | undefined
+    }
     /** Unset endpoint: no tracing at all. */
     tracing: { endpoint: string | undefined; serviceName: string }
   }
@@ -182,6 +191,16 @@ export function loadConfig (source: NodeJS.ProcessEnv = process.env): Config {
     else if (weakness !== undefined) warnings.push(`JWT_SECRET ${weakness}: production would refuse it (${MAKE_A_SECRET})`)
   }
 
+  const metricsListener = env.METRICS_PORT === undefined ? undefined : { host: env.METRICS_HOST, port: env.METRICS_PORT }
+  if (metricsListener !== undefined && metricsListener.port !== 0 && metricsListener.port === env.PORT) {
+    problems.push('METRICS_PORT: must differ from PORT (the metrics listener is a server of its own)')
+  }
+  // Its counts (sign-ups, failed logins) and its query per scrape are not for anyone who asks: in production the public listener wants the token.
+  const metricsOnPublicListener = env.METRICS_ENABLED && metricsListener === undefined && (env.NODE_ENV !== 'production' || env.METRICS_TOKEN !== undefined)
+  if (env.METRICS_ENABLED && metricsListener === undefined && !metricsOnPublicListener) {
+    warnings.push('GET /metrics is not served: in production set METRICS_TOKEN (scrapers send Authorization: Bearer <token>) or METRICS_PORT (a listener of its own, on METRICS_HOST, 127.0.0.1 by default); METRICS_ENABLED=false if you want no metrics')
+  }
+
   problems.push(...trustProxyProblems(env.TRUST_PROXY))
   if (env.TRUST_PROXY === 'true') {
     const advice = 'set the number of proxies in front of the app (TRUST_PROXY=1 behind one load balancer) or their addresses/CIDRs (e.g. TRUST_PROXY=10.0.0.0/8)'
@@ -196,7 +215,7 @@ export function loadConfig (source: NodeJS.ProcessEnv = process.env): Config {
     port: env.PORT,
     logLevel: env.LOG_LEVEL,
     observability: {
-      metrics: { enabled: env.METRICS_ENABLED, token: env.METRICS_TOKEN },
+      metrics: { enabled: env.METRICS_ENABLED, token: env.METRICS_TOKEN, onPublicListener: metricsOnPublicListener, listener: env.METRICS_ENABLED ? metricsListener : undefined },
       tracing: { endpoint: env.OTEL_EXPORTER_OTLP_ENDPOINT, serviceName: env.OTEL_SERVICE_NAME }
     },
     database: {

@@ -1,9 +1,10 @@
 import { createHash, timingSafeEqual } from 'node:crypto'
-import { Type, type FastifyPluginCallbackTypebox } from '@fastify/type-provider-typebox'
+import { Type, type FastifyPluginAsyncTypebox, type FastifyPluginCallbackTypebox } from '@fastify/type-provider-typebox'
 import { context } from '@opentelemetry/api'
 import { suppressTracing } from '@opentelemetry/core'
 import type { onRequestHookHandler } from 'fastify'
 import { UnauthorizedError } from '../errors.js'
+import type { AppMetrics } from '../observability/metrics.js'
 import { problemResponse } from './shared-schemas.js'
 
 /** Compares digests, so the time a wrong guess takes says nothing of the token's length or prefix. */
@@ -16,19 +17,20 @@ function bearerTokenCheck (token: string): onRequestHookHandler {
   }
 }
 
-/** GET /metrics for Prometheus, unless METRICS_ENABLED=false; behind METRICS_TOKEN when it is set. */
-const metricsRoutes: FastifyPluginCallbackTypebox = (app, _options, done) => {
-  const { enabled, token } = app.config.observability.metrics
-  if (!enabled) {
-    done()
-    return
-  }
-  const { metrics } = app.observability
+export interface MetricsRouteOptions {
+  metrics: AppMetrics
+  /** METRICS_TOKEN: when set, scrapes must send `Authorization: Bearer <token>`. */
+  token: string | undefined
+}
+
+/** GET /metrics for Prometheus on the instance it is registered in: the public listener, or plugins/metrics-listener.ts's own. */
+export const metricsRoute: FastifyPluginCallbackTypebox<MetricsRouteOptions> = (app, { metrics, token }, done) => {
   app.get('/metrics', {
     schema: {
       tags: ['metrics'],
       summary: 'Prometheus metrics: requests, jobs, database, process',
-      description: 'The Prometheus text format. When METRICS_TOKEN is set, send it as `Authorization: Bearer <token>`.',
+      description: 'The Prometheus text format. When METRICS_TOKEN is set, send it as `Authorization: Bearer <token>`. ' +
+        'In production this listener serves it only when METRICS_TOKEN is set; METRICS_PORT serves it on a listener of its own instead.',
       response: {
         200: { description: 'Prometheus text exposition format 0.0.4', content: { 'text/plain': { schema: Type.String() } } },
         401: problemResponse('METRICS_TOKEN is set and the request did not carry it')
@@ -44,6 +46,12 @@ const metricsRoutes: FastifyPluginCallbackTypebox = (app, _options, done) => {
     return reply.type(metrics.contentType).send(text)
   })
   done()
+}
+
+/** GET /metrics on the public listener, when config.ts says it is served there (see Config's onPublicListener). */
+const metricsRoutes: FastifyPluginAsyncTypebox = async (app) => {
+  const { onPublicListener, token } = app.config.observability.metrics
+  if (onPublicListener) await app.register(metricsRoute, { metrics: app.observability.metrics, token })
 }
 
 export default metricsRoutes

@@ -160,6 +160,24 @@ t.test('TRUST_PROXY: hops or proxy addresses; production refuses true and says w
   t.match(development.warnings, [/JWT_SECRET is not set/, /^TRUST_PROXY=true believes any X-Forwarded-For, .*production refuses it: set the number of proxies/])
 })
 
+t.test('METRICS_PORT and METRICS_HOST: a listener of its own for /metrics', async (t) => {
+  const own = loadConfig({ METRICS_PORT: '9464' }).observability.metrics
+  t.same(own.listener, { host: '127.0.0.1', port: 9464 }, 'on the loopback interface unless METRICS_HOST says otherwise')
+  t.equal(own.onPublicListener, false, 'and no longer on the public one')
+  t.same(loadConfig({ METRICS_PORT: '9464', METRICS_HOST: '0.0.0.0' }).observability.metrics.listener, { host: '0.0.0.0', port: 9464 })
+  t.match(problemsOf({ PORT: '8080', METRICS_PORT: '8080' }), [/^METRICS_PORT: must differ from PORT/])
+  t.equal(loadConfig({ METRICS_PORT: '9464', METRICS_ENABLED: 'false' }).observability.metrics.listener, undefined, 'METRICS_ENABLED=false: no metrics anywhere')
+
+  t.equal(loadConfig({}).observability.metrics.onPublicListener, true, 'development: on the public listener, as ever')
+  const base = { NODE_ENV: 'production', JWT_SECRET: strongSecret() }
+  const bare = loadConfig(base)
+  t.equal(bare.observability.metrics.onPublicListener, false, 'production without a token: not on the public listener')
+  t.match(bare.warnings, [/^GET \/metrics is not served: in production set METRICS_TOKEN .* or METRICS_PORT .*; METRICS_ENABLED=false if you want no metrics$/])
+  t.equal(loadConfig({ ...base, METRICS_TOKEN: 'a-long-enough-metrics-token' }).observability.metrics.onPublicListener, true, 'with the token: there, behind it')
+  t.same(loadConfig({ ...base, METRICS_PORT: '9464' }).warnings, [], 'a listener of its own: nothing to warn about')
+  t.same(loadConfig({ ...base, METRICS_ENABLED: 'false' }).warnings, [], 'no metrics wanted: nothing to warn about')
+})
+
 t.test('the error message lists every problem', async (t) => {
   t.throws(() => loadConfig({ PORT: 'x', BODY_LIMIT: 'y' }), {
     name: 'ConfigError',
