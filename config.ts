@@ -51,6 +51,7 @@ export const EnvironmentSchema = Type.Object({
   BODY_LIMIT: Type.Integer({ minimum: 1024, maximum: 100 * 1024 * 1024, default: 1024 * 1024 }),
   RATE_LIMIT_MAX: Type.Integer({ minimum: 1, default: 300 }),
   AUTH_RATE_LIMIT_MAX: Type.Integer({ minimum: 1, default: 10 }),
+  LOGIN_FAILURES_MAX: Type.Integer({ minimum: 1, default: 10 }),
   TRUST_PROXY: Type.String({ pattern: '^(true|false|[0-9]+|[0-9a-fA-F.:/]+(,[0-9a-fA-F.:/]+)*)$', default: 'false', description: 'true, false, a number of hops, or addresses/CIDRs separated by commas' }),
   SHUTDOWN_DELAY_MS: Type.Integer({ minimum: 0, maximum: 120_000, default: 0 }),
   SHUTDOWN_TIMEOUT_MS: Type.Integer({ minimum: 1000, maximum: 600_000, default: 10_000 }),
@@ -104,7 +105,8 @@ export interface Config {
   /** A request not answered by then gets a 503 problem, whatever it still waits for. */
   requestTimeoutMs: number
   bodyLimit: number
-  rateLimit: { max: number; authMax: number }
+  /** loginFailuresMax: failed logins per client address and email in 15 minutes (plugins/rate-limits.ts has the whole model). */
+  rateLimit: { max: number; authMax: number; loginFailuresMax: number }
   /** Fastify's trustProxy: whether X-Forwarded-* from a proxy in front is believed. */
   trustProxy: boolean | number | string[]
   shutdown: {
@@ -243,7 +245,7 @@ export function loadConfig (source: NodeJS.ProcessEnv = process.env): Config {
     },
     requestTimeoutMs: env.REQUEST_TIMEOUT_MS,
     bodyLimit: env.BODY_LIMIT,
-    rateLimit: { max: env.RATE_LIMIT_MAX, authMax: env.AUTH_RATE_LIMIT_MAX },
+    rateLimit: { max: env.RATE_LIMIT_MAX, authMax: env.AUTH_RATE_LIMIT_MAX, loginFailuresMax: env.LOGIN_FAILURES_MAX },
     trustProxy: parseTrustProxy(env.TRUST_PROXY),
     shutdown: { delayMs: env.SHUTDOWN_DELAY_MS, timeoutMs: env.SHUTDOWN_TIMEOUT_MS },
     maxEventLoopDelayMs: env.MAX_EVENT_LOOP_DELAY_MS,

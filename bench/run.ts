@@ -227,6 +227,8 @@ async function runHttp (): Promise<HttpPart> {
       // One client (this process, from 127.0.0.1, as one user) sends everything: limits that never trigger.
       RATE_LIMIT_MAX: '1000000000',
       AUTH_RATE_LIMIT_MAX: '1000000000',
+      // Concurrent logins as one user from one address: attempts in flight count against the failure budget until they succeed.
+      LOGIN_FAILURES_MAX: '1000000000',
       // Tokens issued at the start must outlive the run.
       ACCESS_TOKEN_TTL: '2h',
       JOBS_CONCURRENCY: String(settings.jobsConcurrency)

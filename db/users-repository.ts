@@ -39,16 +39,16 @@ export function createUsersRepository (sql: Queryable) {
           returning id, email, name, created_at, updated_at`
         return toUser(firstRow(rows))
       } catch (error) {
-        if (isUniqueViolation(error, 'users_email_lower_key')) throw new EmailTakenError({ cause: error })
+        if (isUniqueViolation(error, 'users_email_normalized_key')) throw new EmailTakenError({ cause: error })
         throw error
       }
     },
 
-    /** Case-insensitive: the address is matched the way the unique index compares it. */
-    async findByEmail (email: string): Promise<UserWithPasswordHash | null> {
+    /** By the form normalizeEmail (services/users.ts) gives, which the unique index holds too (migration 0007). */
+    async findByNormalizedEmail (normalizedEmail: string): Promise<UserWithPasswordHash | null> {
       const [row] = await sql<UserWithPasswordHash[]>`
         select id, email, name, password_hash, created_at, updated_at
-        from users where lower(email) = lower(${email})`
+        from users where email_normalized = ${normalizedEmail}`
       return row === undefined ? null : { ...toUser(row), passwordHash: row.passwordHash }
     },
 

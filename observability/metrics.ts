@@ -113,6 +113,13 @@ export function createMetrics () {
     registers
   })
 
+  const rateLimitStoreErrors = new Counter({
+    name: 'taskforge_rate_limit_store_errors_total',
+    help: 'Rate-limit counter operations that Redis failed, answered from this instance\'s memory instead, by limiter',
+    labelNames: ['limiter'] as const,
+    registers
+  })
+
   const exposed = Registry.merge([processMetrics(), registry])
 
   return {
@@ -141,6 +148,12 @@ export function createMetrics () {
     queryFinished (operation: string, table: string | undefined, failed: boolean, seconds: number): void {
       queriesInFlight.dec()
       queryDuration.observe({ operation, table: table ?? '', outcome: failed ? 'error' : 'ok' }, seconds)
+    },
+    /** What a limiter calls when its store failed; its series starts at 0, so that the first error is an increase Prometheus sees. */
+    rateLimitStoreErrorCounter (limiter: string): () => void {
+      const series = rateLimitStoreErrors.labels({ limiter })
+      series.inc(0)
+      return () => { series.inc() }
     }
   }
 }

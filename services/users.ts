@@ -25,6 +25,18 @@ export type UsersService = ReturnType<typeof createUsersService>
 
 const BAD_CREDENTIALS = 'The email or password is incorrect'
 
+/**
+ * The one form of an email that accounts are stored unique under, looked up
+ * by and rate-limited by: trimmed, ASCII capitals made small, nothing else
+ * folded. Registration takes ASCII addresses only, so any other character
+ * never matches an account; folding it (as toLowerCase() or PostgreSQL's
+ * lower() would, each its own way) could only add spellings of one account.
+ * Migration 0007's generated column computes the same form in SQL.
+ */
+export function normalizeEmail (email: string): string {
+  return email.trim().replace(/[A-Z]+/g, (capitals) => capitals.toLowerCase())
+}
+
 export function createUsersService ({ sql, passwords, log, onRegistered }: UsersServiceOptions) {
   const users = createUsersRepository(sql)
 
@@ -48,7 +60,7 @@ export function createUsersService ({ sql, passwords, log, onRegistered }: Users
      * nor its timing says which addresses have accounts.
      */
     async authenticate (email: string, password: string): Promise<User> {
-      const found = await users.findByEmail(email)
+      const found = await users.findByNormalizedEmail(normalizeEmail(email))
       if (found === null) {
         await passwords.verifyNothing(password)
         throw new UnauthorizedError(BAD_CREDENTIALS)

@@ -39,8 +39,9 @@ const authRoutes: FastifyPluginCallbackTypebox = (app, _options, done) => {
       response: { 200: AuthResultSchema, 400: problems[400], 401: problems[401], 429: problems[429] }
     },
     preValidation: trimBodyStrings(['email']),
-    preHandler: app.rateLimits.perLoginEmail,
-    onRequest: app.rateLimits.credentials
+    onRequest: app.rateLimits.credentials,
+    preHandler: app.rateLimits.loginFailures.check,
+    onSend: app.rateLimits.loginFailures.settle
   }, async (request) => {
     const user = await users.authenticate(request.body.email, request.body.password)
     return authResult(app, user, await refreshTokens.issueForLogin(user.id))

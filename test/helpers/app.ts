@@ -42,6 +42,7 @@ export function testConfig (databaseUrl: string, environment: NodeJS.ProcessEnv 
     // Tests register many users from one address; the rate-limit tests set their own limits.
     RATE_LIMIT_MAX: '100000',
     AUTH_RATE_LIMIT_MAX: '100000',
+    LOGIN_FAILURES_MAX: '100000',
     ...environment
   })
 }

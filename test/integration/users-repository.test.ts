@@ -1,5 +1,6 @@
 import t from 'tap'
 import { createUsersRepository } from '../../db/users-repository.js'
+import { normalizeEmail } from '../../services/users.js'
 import { createTestSql } from '../helpers/sql.js'
 
 t.test('usersRepository', async (t) => {
@@ -21,10 +22,25 @@ t.test('usersRepository', async (t) => {
     t.equal(row?.n, 1)
   })
 
-  await t.test('findByEmail matches case-insensitively and carries the hash', async (t) => {
-    const found = await users.findByEmail('ADA@example.io')
+  await t.test('findByNormalizedEmail finds the normalised form and carries the hash', async (t) => {
+    const found = await users.findByNormalizedEmail(normalizeEmail(' ADA@example.io '))
     t.same(found, { ...created, passwordHash: '$argon2id$fake' })
-    t.equal(await users.findByEmail('nobody@example.io'), null)
+    t.equal(await users.findByNormalizedEmail('ADA@example.io'), null, 'only the normalised form is looked up')
+    t.equal(await users.findByNormalizedEmail('nobody@example.io'), null)
+  })
+
+  await t.test('the stored form is normalizeEmail\'s, and only ASCII capitals are folded', async (t) => {
+    // İ (U+0130): PostgreSQL's lower() made it i, toLowerCase() i + U+0307; K (U+212A): toLowerCase() makes it k; ſ (U+017F) upper-cases to S.
+    const emails = ['ALİCE@EXAMPLE.IO', '\u212Aate@Example.io', 'ſam@Example.io', 'ﬀ@Example.io', 'Straße@Example.io', 'ÉLODIE@Example.io', 'ＦＵＬＬ@Example.io']
+    for (const email of emails) {
+      const user = await users.create({ email, passwordHash: 'x', name: null })
+      const [row] = await sql<{ emailNormalized: string }[]>`select email_normalized from users where id = ${user.id}`
+      t.equal(row?.emailNormalized, normalizeEmail(email), email)
+      t.equal(user.email, email, 'the email is kept as registered, for display')
+    }
+    t.equal(normalizeEmail('ALİCE@EXAMPLE.IO'), 'alİce@example.io')
+    t.equal(await users.findByNormalizedEmail('alice@example.io'), null, 'no other spelling is folded into an ASCII one')
+    await t.rejects(users.create({ email: 'alİce@example.io', passwordHash: 'x', name: null }), { name: 'EmailTakenError' }, 'the same normalised form is the same account')
   })
 
   await t.test('findById', async (t) => {
