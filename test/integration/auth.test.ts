@@ -332,6 +332,18 @@ t.test('an access token is verified once per request, though the rate limiter an
   t.equal(calls, 1, 'a bad token too')
 })
 
+t.test('answers that carry tokens are kept by no cache: Cache-Control: no-store', async (t) => {
+  const { app } = await buildTestApp(t)
+  const register = await app.inject({ method: 'POST', url: '/auth/register', payload: { email: 'store@example.io', password: 'long enough' } })
+  const login = await app.inject({ method: 'POST', url: '/auth/login', payload: { email: 'store@example.io', password: 'long enough' } })
+  const refresh = await app.inject({ method: 'POST', url: '/auth/refresh', payload: { refreshToken: login.json<AuthResult>().refreshToken } })
+  for (const [route, response, status] of [['register', register, 201], ['login', login, 200], ['refresh', refresh, 200]] as const) {
+    t.equal(response.statusCode, status, route)
+    t.ok(response.json<AuthResult>().accessToken, `${route} carries a token`)
+    t.equal(response.headers['cache-control'], 'no-store', route)
+  }
+})
+
 t.test('the server starts without a security warning from the token library', async (t) => {
   const database = await createTestDatabase(t)
   const server = await startServerProcess(t, { ...LOAD_TEST_ENVIRONMENT, DATABASE_URL: database.url })
