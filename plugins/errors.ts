@@ -2,6 +2,7 @@ import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
 import { toDomainError } from '../db/errors.js'
 import { DomainError, type DomainErrorKind } from '../errors.js'
+import { STORABLE_TEXT_MESSAGE, STORABLE_TEXT_PATTERN } from '../routes/shared-schemas.js'
 import { sendProblem, type ProblemInit } from './problem.js'
 import { API_SECURITY_HEADERS } from './security.js'
 
@@ -35,16 +36,24 @@ function issuePath (context: string, issue: ValidationIssue): string {
   return `/${context}${issue.instancePath}${child}`
 }
 
+/** Ajv's message, except where it would quote a pattern at the client instead of saying what is wrong. */
+function issueMessage (issue: ValidationIssue): string {
+  if (issue.keyword === 'pattern' && issue.params.pattern === STORABLE_TEXT_PATTERN) return STORABLE_TEXT_MESSAGE
+  return issue.message ?? 'is invalid'
+}
+
 function validationProblem (error: FastifyError): ProblemInit {
   const context = error.validationContext ?? 'body'
+  const issues = error.validation ?? []
   return {
     status: 400,
     slug: 'validation-error',
     title: 'Request validation failed',
-    detail: error.message,
-    errors: (error.validation ?? []).map((issue) => ({
+    // Fastify's own wording ("body/title must …"), with our messages.
+    detail: issues.length === 0 ? error.message : issues.map((issue) => `${context}${issue.instancePath} ${issueMessage(issue)}`).join(', '),
+    errors: issues.map((issue) => ({
       path: issuePath(context, issue),
-      message: issue.message ?? 'is invalid'
+      message: issueMessage(issue)
     }))
   }
 }

@@ -118,6 +118,9 @@ t.test('database errors the app knows become typed problems', async (t) => {
     return app.sql`insert into users (email, password_hash) values ('TWICE@example.io', 'x')`
   })
   app.get('/check', async () => app.sql`insert into users (email, password_hash, name) values ('c@example.io', 'secret-hash', '')`)
+  // Past the schemas (which refuse such text first): the database's own refusals of NUL, in text and in jsonb.
+  app.get('/nul-text', async () => app.sql`insert into users (email, password_hash) values (${'nul\u0000@example.io'}, 'secret-hash')`)
+  app.get('/nul-jsonb', async () => app.sql`select ${app.sql.json({ title: 'a\u0000b' })}::jsonb as stored`)
 
   const slow = await app.inject({ method: 'GET', url: '/slow' })
   t.equal(slow.statusCode, 503, 'a statement time-out is "try again later", not a crash')
@@ -132,6 +135,16 @@ t.test('database errors the app knows become typed problems', async (t) => {
   const check = await app.inject({ method: 'GET', url: '/check' })
   t.equal(check.statusCode, 422)
   t.notMatch(check.body, /secret-hash|violates/)
+
+  for (const url of ['/nul-text', '/nul-jsonb']) {
+    const response = await app.inject({ method: 'GET', url })
+    t.equal(response.statusCode, 400, `${url}: text PostgreSQL cannot store is the client's error, not a 500`)
+    t.equal(response.headers['content-type'], PROBLEM)
+    t.match(response.json(), { type: 'https://taskforge.dev/problems/bad-request', detail: /cannot be stored/ })
+    t.notMatch(response.body, /secret-hash|0x00|invalid byte sequence|unsupported Unicode/, 'no driver message leaks')
+  }
+  const [row] = await app.sql`select count(*)::int as n from users where email like 'nul%'`
+  t.equal(row?.n, 0)
 })
 
 t.test('router errors are problems too: an over-long path parameter, a URL that does not decode', async (t) => {
