@@ -9,7 +9,7 @@ import auth from './plugins/auth.js'
 import availability from './plugins/availability.js'
 import db from './plugins/db.js'
 import docs from './plugins/docs.js'
-import errors, { frameworkErrors } from './plugins/errors.js'
+import errors, { clientErrorHandler, frameworkErrors } from './plugins/errors.js'
 import jobs from './plugins/jobs.js'
 import { fastifyLogger } from './plugins/logger.js'
 import mailer from './plugins/mailer.js'
@@ -63,6 +63,8 @@ export async function buildApp (config: Config, options: BuildAppOptions = {}): 
     // Long enough for any id a client might paste (malformed ids get the 404 API.md promises); longer is a 414 problem.
     routerOptions: { maxParamLength: 500 },
     frameworkErrors,
+    // What Node's HTTP parser refuses (a 20 KB header, a malformed request line) is a problem too.
+    clientErrorHandler,
     schemaController: { compilersFactory: { buildValidator } }
   }).withTypeProvider<TypeBoxTypeProvider>()
 

@@ -20,7 +20,7 @@ export class DomainError extends Error {
 }
 
 export class BadRequestError extends DomainError {
-  constructor (message: string) { super('bad-request', message) }
+  constructor (message: string, options?: ErrorOptions) { super('bad-request', message, options) }
 }
 
 export class UnauthorizedError extends DomainError {

@@ -1,10 +1,13 @@
 import postgres from 'postgres'
-import { ConflictError, DomainError, UnavailableError, UnprocessableError } from '../errors.js'
+import { BadRequestError, ConflictError, DomainError, UnavailableError, UnprocessableError } from '../errors.js'
 
 // SQLSTATE classes and codes: https://www.postgresql.org/docs/current/errcodes-appendix.html
 const UNIQUE_VIOLATION = '23505'
 const FOREIGN_KEY_VIOLATION = '23503'
 const CHECK_VIOLATION = '23514'
+// Text PostgreSQL cannot store: a NUL in text (character_not_in_repertoire) or a \u0000 escape in jsonb
+// (untranslatable_character). The schemas refuse such text first (routes/shared-schemas.ts, Text); this is the second line.
+const UNSTORABLE_TEXT_CODES = new Set(['22021', '22P05'])
 const TRANSIENT_CODES = new Set([
   '40001', // serialization_failure
   '40P01', // deadlock_detected
@@ -37,6 +40,7 @@ export function toDomainError (error: unknown): unknown {
     if (error.code === UNIQUE_VIOLATION) return new ConflictError('A record with the same unique value already exists', options)
     if (error.code === FOREIGN_KEY_VIOLATION) return new ConflictError('The record refers to a record that does not exist', options)
     if (error.code === CHECK_VIOLATION) return new UnprocessableError('The record breaks a rule of the data model', options)
+    if (UNSTORABLE_TEXT_CODES.has(error.code)) return new BadRequestError('The request contains a character that cannot be stored, such as NUL (U+0000)', options)
     if (TRANSIENT_CODES.has(error.code) || error.code.startsWith('08')) {
       return new UnavailableError('The database is temporarily unavailable', options)
     }

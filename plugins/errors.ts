@@ -1,8 +1,12 @@
-import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify'
+import { randomUUID } from 'node:crypto'
+import type { ServerResponse } from 'node:http'
+import type { Socket } from 'node:net'
+import type { ConnectionError, FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
 import { toDomainError } from '../db/errors.js'
 import { DomainError, type DomainErrorKind } from '../errors.js'
-import { sendProblem, type ProblemInit } from './problem.js'
+import { STORABLE_TEXT_MESSAGE, STORABLE_TEXT_PATTERN } from '../routes/shared-schemas.js'
+import { rawProblemResponse, sendProblem, type ProblemInit } from './problem.js'
 import { API_SECURITY_HEADERS } from './security.js'
 
 const DOMAIN_PROBLEMS: Record<DomainErrorKind, { status: number; slug: string; title: string }> = {
@@ -35,16 +39,24 @@ function issuePath (context: string, issue: ValidationIssue): string {
   return `/${context}${issue.instancePath}${child}`
 }
 
+/** Ajv's message, except where it would quote a pattern at the client instead of saying what is wrong. */
+function issueMessage (issue: ValidationIssue): string {
+  if (issue.keyword === 'pattern' && issue.params.pattern === STORABLE_TEXT_PATTERN) return STORABLE_TEXT_MESSAGE
+  return issue.message ?? 'is invalid'
+}
+
 function validationProblem (error: FastifyError): ProblemInit {
   const context = error.validationContext ?? 'body'
+  const issues = error.validation ?? []
   return {
     status: 400,
     slug: 'validation-error',
     title: 'Request validation failed',
-    detail: error.message,
-    errors: (error.validation ?? []).map((issue) => ({
+    // Fastify's own wording ("body/title must …"), with our messages.
+    detail: issues.length === 0 ? error.message : issues.map((issue) => `${context}${issue.instancePath} ${issueMessage(issue)}`).join(', '),
+    errors: issues.map((issue) => ({
       path: issuePath(context, issue),
-      message: issue.message ?? 'is invalid'
+      message: issueMessage(issue)
     }))
   }
 }
@@ -109,6 +121,54 @@ export function frameworkErrors (error: FastifyError, request: FastifyRequest, r
   } else {
     handleError(error, request, reply)
   }
+}
+
+// What Node's HTTP parser refuses before a request exists, by code (Node's own answers: 431, 413, 408); the rest is a 400.
+const PARSER_PROBLEMS: Record<string, ProblemInit> = {
+  HPE_HEADER_OVERFLOW: {
+    status: 431,
+    slug: 'request-header-fields-too-large',
+    title: 'Request header fields too large',
+    detail: 'The request line and headers are larger than this server accepts'
+  },
+  HPE_CHUNK_EXTENSIONS_OVERFLOW: {
+    status: 413,
+    slug: 'payload-too-large',
+    title: 'Request body too large',
+    detail: 'The chunk extensions of the body are larger than this server accepts'
+  },
+  ERR_HTTP_REQUEST_TIMEOUT: { status: 408, slug: 'request-timeout', title: 'Request timeout', detail: 'The request did not arrive in full in time' }
+}
+
+function parserProblem (error: ConnectionError): ProblemInit {
+  const known = PARSER_PROBLEMS[error.code]
+  if (known !== undefined) return known
+  // llhttp's reason is a fixed phrase ("Invalid method encountered"), never text of the request.
+  const reason = 'reason' in error && typeof error.reason === 'string' ? `: ${error.reason}` : ''
+  return { status: 400, slug: 'malformed-request', title: 'Malformed HTTP request', detail: `The request is not valid HTTP/1.1${reason}` }
+}
+
+/**
+ * Fastify's clientErrorHandler server option. What Node's HTTP parser refuses
+ * (headers too large, a malformed request line, a bad Content-Length, …)
+ * never becomes a request: no hook and no error handler sees it, and Fastify's
+ * default answers plain JSON. The answer is a problem written on the socket,
+ * with the headers every answer carries, and the connection is closed.
+ */
+export function clientErrorHandler (this: FastifyInstance, error: ConnectionError, socket: Socket): void {
+  // A reset or closed connection has nobody left to answer.
+  if (error.code === 'ECONNRESET' || socket.destroyed) return
+  const requestId = randomUUID()
+  const problem = parserProblem(error)
+  // The code and llhttp's message only: the raw bytes may hold credentials.
+  this.log.info({ requestId, err: { code: error.code, message: error.message } }, 'request rejected by the HTTP parser')
+  // As Node does: write only if no response already in progress on this connection has begun, else these bytes
+  // would land in the middle of it. Node keeps that response as socket._httpMessage and has no public name for it.
+  const inProgress = (socket as Socket & { _httpMessage?: ServerResponse | null })._httpMessage
+  if (socket.writable && inProgress?.headersSent !== true) {
+    socket.write(rawProblemResponse(problem, requestId, API_SECURITY_HEADERS))
+  }
+  socket.destroy()
 }
 
 /** Every error and unknown route, ours or Fastify's, leaves as RFC 9457 problem+json. */

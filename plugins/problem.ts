@@ -37,23 +37,46 @@ function slugOf (status: number): string {
   return (STATUS_CODES[status] ?? 'error').toLowerCase().replace(/[^a-z0-9]+/g, '-')
 }
 
-export function buildProblem (request: FastifyRequest, init: ProblemInit): Problem & Record<string, unknown> {
+function problemBody (init: ProblemInit, requestId: string, instance: string | undefined): Problem & Record<string, unknown> {
   return {
     type: problemType(init.slug ?? slugOf(init.status)),
     title: init.title ?? STATUS_CODES[init.status] ?? 'Error',
     status: init.status,
     ...(init.detail === undefined ? {} : { detail: init.detail }),
-    instance: request.url.split('?')[0],
-    requestId: request.id,
+    ...(instance === undefined ? {} : { instance }),
+    requestId,
     ...(init.errors === undefined ? {} : { errors: init.errors }),
     ...init.extensions
   }
 }
 
-/** Sends a problem+json answer; the one way a 4xx/5xx body leaves the app. */
+export function buildProblem (request: FastifyRequest, init: ProblemInit): Problem & Record<string, unknown> {
+  return problemBody(init, request.id, request.url.split('?')[0])
+}
+
+/** Sends a problem+json answer; the one way a 4xx/5xx body leaves the app through a reply (rawProblemResponse is for a bare socket). */
 export function sendProblem (request: FastifyRequest, reply: FastifyReply, init: ProblemInit): FastifyReply {
   return reply
     .code(init.status)
     .type(PROBLEM_CONTENT_TYPE)
     .send(JSON.stringify(buildProblem(request, init)))
+}
+
+/**
+ * A problem as a whole HTTP/1.1 response, for answers written straight on a
+ * socket (plugins/errors.ts, clientErrorHandler): there is no request, so no
+ * instance, and no reply to carry the headers every answer gets.
+ */
+export function rawProblemResponse (init: ProblemInit, requestId: string, headers: Record<string, string>): string {
+  const body = JSON.stringify(problemBody(init, requestId, undefined))
+  const head: Record<string, string> = {
+    ...headers,
+    'content-type': PROBLEM_CONTENT_TYPE,
+    'content-length': String(Buffer.byteLength(body)),
+    date: new Date().toUTCString(),
+    'x-request-id': requestId,
+    connection: 'close'
+  }
+  const lines = Object.entries(head).map(([name, value]) => `${name}: ${value}\r\n`).join('')
+  return `HTTP/1.1 ${init.status} ${STATUS_CODES[init.status] ?? 'Error'}\r\n${lines}\r\n${body}`
 }

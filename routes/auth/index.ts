@@ -3,6 +3,7 @@ import type { FastifyInstance } from 'fastify'
 import type { User } from '../../db/users-repository.js'
 import { UnauthorizedError } from '../../errors.js'
 import { trimBodyStrings } from '../trim.js'
+import { noStore } from '../no-store.js'
 import { NoContent } from '../shared-schemas.js'
 import { AuthResultSchema, LoginBody, problems, RefreshBody, RegisterBody, UserSchema } from './schemas.js'
 
@@ -17,6 +18,7 @@ const authRoutes: FastifyPluginCallbackTypebox = (app, _options, done) => {
   app.addSchema(AuthResultSchema)
 
   app.post('/auth/register', {
+    onSend: noStore,
     schema: {
       tags: ['auth'],
       summary: 'Create an account and log in',
@@ -41,13 +43,14 @@ const authRoutes: FastifyPluginCallbackTypebox = (app, _options, done) => {
     preValidation: trimBodyStrings(['email']),
     onRequest: app.rateLimits.credentials,
     preHandler: app.rateLimits.loginFailures.check,
-    onSend: app.rateLimits.loginFailures.settle
+    onSend: [noStore, app.rateLimits.loginFailures.settle]
   }, async (request) => {
     const user = await users.authenticate(request.body.email, request.body.password)
     return authResult(app, user, await refreshTokens.issueForLogin(user.id))
   })
 
   app.post('/auth/refresh', {
+    onSend: noStore,
     schema: {
       tags: ['auth'],
       summary: 'Spend a refresh token for a new token pair',

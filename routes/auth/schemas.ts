@@ -1,5 +1,5 @@
 import { Type, type Static } from '@sinclair/typebox'
-import { DateTime, problemResponse, reference } from '../shared-schemas.js'
+import { DateTime, problemResponse, reference, Text } from '../shared-schemas.js'
 
 export const UserSchema = Type.Object({
   id: Type.String({ format: 'uuid' }),
@@ -17,13 +17,16 @@ export const AuthResultSchema = Type.Object({
 }, { $id: 'AuthResult', title: 'AuthResult' })
 
 // Code points, not UTF-16 units: Ajv counts string length the way API.md does.
-const Email = Type.String({ format: 'email', maxLength: 254, description: 'Trimmed; unique regardless of letter case' })
-const Password = Type.String({ minLength: 8, maxLength: 128, description: '8 to 128 characters' })
-const Name = Type.String({ minLength: 1, maxLength: 100, pattern: '\\S' })
+const Email = Text({ format: 'email', maxLength: 254, description: 'Trimmed; unique regardless of letter case' })
+// A new password is text like any other, so that every client types and encodes it the same way; login takes any
+// string (below), as a password is only ever hashed, and an account made before this rule must still get in.
+const Password = Text({ minLength: 8, maxLength: 128, description: '8 to 128 characters' })
+// Trimmed before this check, so a blank name fails minLength.
+const Name = Text({ minLength: 1, maxLength: 100, description: '1 to 100 characters, not blank' })
 const RefreshToken = Type.String({ minLength: 1, maxLength: 512 })
 
 export const RegisterBody = Type.Object({ email: Email, password: Password, name: Type.Optional(Name) }, { additionalProperties: false })
-export const LoginBody = Type.Object({ email: Type.String({ minLength: 1, maxLength: 254 }), password: Type.String({ minLength: 1, maxLength: 128 }) }, { additionalProperties: false })
+export const LoginBody = Type.Object({ email: Text({ minLength: 1, maxLength: 254 }), password: Type.String({ minLength: 1, maxLength: 128 }) }, { additionalProperties: false })
 export const RefreshBody = Type.Object({ refreshToken: RefreshToken }, { additionalProperties: false })
 
 export type RegisterBody = Static<typeof RegisterBody>

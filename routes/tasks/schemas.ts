@@ -1,10 +1,10 @@
 import { Type, type Static } from '@sinclair/typebox'
 import { TASK_PRIORITIES, TASK_STATUSES } from '../../db/tasks-repository.js'
-import { DateTime, problemResponse, reference, StringEnum } from '../shared-schemas.js'
+import { DateTime, problemResponse, reference, StringEnum, Text } from '../shared-schemas.js'
 
 const Status = StringEnum(TASK_STATUSES)
 const Priority = StringEnum(TASK_PRIORITIES)
-const Tag = Type.String({ minLength: 1, maxLength: 50 })
+const Tag = Text({ minLength: 1, maxLength: 50 })
 
 export const TaskSchema = Type.Object({
   id: Type.String({ format: 'uuid' }),
@@ -24,8 +24,8 @@ export const TaskRef = reference<typeof TaskSchema>('Task')
 
 const writable = {
   // Trimmed before this check, so a blank title fails minLength.
-  title: Type.String({ minLength: 1, maxLength: 200, description: '1 to 200 characters, not blank' }),
-  description: Type.String({ maxLength: 10_000, description: 'At most 10,000 characters; default ""' }),
+  title: Text({ minLength: 1, maxLength: 200, description: '1 to 200 characters, not blank' }),
+  description: Text({ maxLength: 10_000, description: 'At most 10,000 characters; default ""' }),
   status: Status,
   priority: Priority,
   dueAt: Type.Union([Type.String({ format: 'date-time' }), Type.Null()], { description: 'RFC 3339, or null' }),
@@ -54,7 +54,7 @@ export const TaskListQuery = Type.Object({
   status: Type.Optional(Type.Array(Status, { description: 'Repeatable: any of these statuses' })),
   priority: Type.Optional(Type.Array(Priority, { description: 'Repeatable: any of these priorities' })),
   tag: Type.Optional(Type.Array(Tag, { maxItems: 20, description: 'Repeatable: tasks that carry every one of these tags' })),
-  q: Type.Optional(Type.String({ minLength: 1, maxLength: 200, description: 'Case-insensitive text in the title or description' })),
+  q: Type.Optional(Text({ minLength: 1, maxLength: 200, description: 'Case-insensitive text in the title or description' })),
   dueBefore: Type.Optional(Type.String({ format: 'date-time' })),
   dueAfter: Type.Optional(Type.String({ format: 'date-time' })),
   sort: Type.Optional(StringEnum(SORTS, { default: '-createdAt', description: 'Ties are broken by id; tasks without a due date come last' })),
@@ -69,7 +69,7 @@ export const TaskPage = Type.Object({
 })
 
 export const CreateHeaders = Type.Object({
-  'idempotency-key': Type.Optional(Type.String({ minLength: 1, maxLength: 255, description: 'Retries with the same key and body within 24 hours get the first answer' }))
+  'idempotency-key': Type.Optional(Text({ minLength: 1, maxLength: 255, description: 'Retries with the same key and body within 24 hours get the first answer' }))
 })
 
 export const WriteHeaders = Type.Object({

@@ -1,8 +1,11 @@
 import { createHmac } from 'node:crypto'
+import { once } from 'node:events'
 import { createSigner } from 'fast-jwt'
 import t, { type Test } from 'tap'
 import { buildTestApp, TEST_JWT_SECRET } from '../helpers/app.js'
-import { bearer, registerUser, type AuthResult } from '../helpers/auth.js'
+import { bearer, registerUser, tamperSignature, type AuthResult } from '../helpers/auth.js'
+import { createTestDatabase } from '../helpers/database.js'
+import { LOAD_TEST_ENVIRONMENT, registerOverHttp, startServerProcess } from '../helpers/server-process.js'
 
 const PROBLEM = 'application/problem+json; charset=utf-8'
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/
@@ -154,17 +157,27 @@ t.test('GET /auth/me and what the access token must be', async (t) => {
     t.same(response.json(), user)
   })
 
-  const sign = (claims: Record<string, unknown>, key = TEST_JWT_SECRET, algorithm: 'HS256' | 'HS512' = 'HS256') =>
-    createSigner({ key, algorithm, iss: 'taskforge', expiresIn: 60_000 })(claims)
+  /** A token like the app's in every way but the one a case changes (iat is the app's now, the life 60 s). */
+  const sign = (claims: Record<string, unknown>, { key = TEST_JWT_SECRET, algorithm = 'HS256', iss = 'taskforge', aud = 'taskforge-api', expiresIn = 60_000 }:
+    { key?: string; algorithm?: 'HS256' | 'HS384' | 'HS512'; iss?: string; aud?: string; expiresIn?: number } = {}) =>
+    createSigner({ key, algorithm, iss, aud, expiresIn, clockTimestamp: now })(claims)
 
   await t.test('every way of getting it wrong is 401 with WWW-Authenticate: Bearer', async (t) => {
     await expectUnauthorized(t, {}, 'no Authorization header')
     await expectUnauthorized(t, { authorization: accessToken }, 'no Bearer scheme')
     await expectUnauthorized(t, { authorization: `Basic ${Buffer.from('a:b').toString('base64')}` }, 'another scheme')
     await expectUnauthorized(t, bearer('not.a.jwt'), 'garbage')
-    await expectUnauthorized(t, bearer(`${accessToken.slice(0, -2)}xx`), 'a tampered signature')
-    await expectUnauthorized(t, bearer(sign({ sub: user.id, typ: 'access' }, 'another-secret-that-is-long-enough-0123456789')), 'signed with another key')
-    await expectUnauthorized(t, bearer(sign({ sub: user.id, typ: 'access' }, TEST_JWT_SECRET, 'HS512')), 'another algorithm with the right key')
+    await expectUnauthorized(t, bearer(tamperSignature(accessToken)), 'a tampered signature')
+    const claims = { sub: user.id, typ: 'access' }
+    t.equal((await me(bearer(sign(claims)))).statusCode, 200, 'the control: a token like ours is accepted, so each case below fails for its own reason')
+    await expectUnauthorized(t, bearer(sign(claims, { key: 'another-secret-that-is-long-enough-0123456789' })), 'signed with another key')
+    await expectUnauthorized(t, bearer(sign(claims, { algorithm: 'HS512' })), 'another algorithm with the right key (HS512)')
+    await expectUnauthorized(t, bearer(sign(claims, { algorithm: 'HS384' })), 'another algorithm with the right key (HS384)')
+    await expectUnauthorized(t, bearer(sign(claims, { iss: 'someone-else' })), 'another issuer')
+    await expectUnauthorized(t, bearer(createSigner({ key: TEST_JWT_SECRET, aud: 'taskforge-api', expiresIn: 60_000, clockTimestamp: now })(claims)), 'no issuer')
+    await expectUnauthorized(t, bearer(sign(claims, { aud: 'another-api' })), 'another audience')
+    await expectUnauthorized(t, bearer(createSigner({ key: TEST_JWT_SECRET, iss: 'taskforge', expiresIn: 60_000, clockTimestamp: now })(claims)), 'no audience')
+    await expectUnauthorized(t, bearer(sign(claims, { expiresIn: 10 * 365 * 24 * 3600 * 1000 })), 'iat now and exp in ten years')
     await expectUnauthorized(t, bearer(sign({ sub: user.id, typ: 'refresh' })), 'a token of another type')
     await expectUnauthorized(t, bearer(sign({ sub: user.id })), 'a token without a type')
     await expectUnauthorized(t, bearer(refreshToken), 'a refresh token used as an access token')
@@ -173,7 +186,7 @@ t.test('GET /auth/me and what the access token must be', async (t) => {
     const header = Buffer.from(JSON.stringify({ alg: 'none', typ: 'JWT' })).toString('base64url')
     await expectUnauthorized(t, bearer(`${header}.${payload ?? ''}.`), 'alg: none')
     const forgedHeader = Buffer.from(JSON.stringify({ alg: 'HS256', typ: 'JWT' })).toString('base64url')
-    const forgedPayload = Buffer.from(JSON.stringify({ sub: user.id, typ: 'access', iss: 'taskforge', iat: 1, exp: 9_999_999_999 })).toString('base64url')
+    const forgedPayload = Buffer.from(JSON.stringify({ sub: user.id, typ: 'access', iss: 'taskforge', aud: 'taskforge-api', iat: Math.floor(now / 1000), exp: Math.floor(now / 1000) + 60 })).toString('base64url')
     const forgedSignature = createHmac('sha256', 'guess').update(`${forgedHeader}.${forgedPayload}`).digest('base64url')
     await expectUnauthorized(t, bearer(`${forgedHeader}.${forgedPayload}.${forgedSignature}`), 'a forged token')
   })
@@ -317,4 +330,26 @@ t.test('an access token is verified once per request, though the rate limiter an
   const forged = await app.inject({ method: 'GET', url: '/auth/me', headers: bearer(`${user.accessToken}x`) })
   t.equal(forged.statusCode, 401)
   t.equal(calls, 1, 'a bad token too')
+})
+
+t.test('answers that carry tokens are kept by no cache: Cache-Control: no-store', async (t) => {
+  const { app } = await buildTestApp(t)
+  const register = await app.inject({ method: 'POST', url: '/auth/register', payload: { email: 'store@example.io', password: 'long enough' } })
+  const login = await app.inject({ method: 'POST', url: '/auth/login', payload: { email: 'store@example.io', password: 'long enough' } })
+  const refresh = await app.inject({ method: 'POST', url: '/auth/refresh', payload: { refreshToken: login.json<AuthResult>().refreshToken } })
+  for (const [route, response, status] of [['register', register, 201], ['login', login, 200], ['refresh', refresh, 200]] as const) {
+    t.equal(response.statusCode, status, route)
+    t.ok(response.json<AuthResult>().accessToken, `${route} carries a token`)
+    t.equal(response.headers['cache-control'], 'no-store', route)
+  }
+})
+
+t.test('the server starts without a security warning from the token library', async (t) => {
+  const database = await createTestDatabase(t)
+  const server = await startServerProcess(t, { ...LOAD_TEST_ENVIRONMENT, DATABASE_URL: database.url })
+  const token = await registerOverHttp(server.baseUrl, 'warnings@example.io')
+  t.equal((await fetch(`${server.baseUrl}/auth/me`, { headers: bearer(token) })).status, 200, 'tokens are issued and verified')
+  server.child.kill('SIGTERM')
+  await once(server.child, 'close')
+  t.notMatch(server.stderr(), /FAST_JWT|Warning/, 'nothing on stderr, where Node prints process warnings')
 })

@@ -1,3 +1,5 @@
+import { once } from 'node:events'
+import { connect } from 'node:net'
 import { Type } from '@sinclair/typebox'
 import t from 'tap'
 import { NotFoundError } from '../../errors.js'
@@ -118,6 +120,9 @@ t.test('database errors the app knows become typed problems', async (t) => {
     return app.sql`insert into users (email, password_hash) values ('TWICE@example.io', 'x')`
   })
   app.get('/check', async () => app.sql`insert into users (email, password_hash, name) values ('c@example.io', 'secret-hash', '')`)
+  // Past the schemas (which refuse such text first): the database's own refusals of NUL, in text and in jsonb.
+  app.get('/nul-text', async () => app.sql`insert into users (email, password_hash) values (${'nul\u0000@example.io'}, 'secret-hash')`)
+  app.get('/nul-jsonb', async () => app.sql`select ${app.sql.json({ title: 'a\u0000b' })}::jsonb as stored`)
 
   const slow = await app.inject({ method: 'GET', url: '/slow' })
   t.equal(slow.statusCode, 503, 'a statement time-out is "try again later", not a crash')
@@ -132,6 +137,16 @@ t.test('database errors the app knows become typed problems', async (t) => {
   const check = await app.inject({ method: 'GET', url: '/check' })
   t.equal(check.statusCode, 422)
   t.notMatch(check.body, /secret-hash|violates/)
+
+  for (const url of ['/nul-text', '/nul-jsonb']) {
+    const response = await app.inject({ method: 'GET', url })
+    t.equal(response.statusCode, 400, `${url}: text PostgreSQL cannot store is the client's error, not a 500`)
+    t.equal(response.headers['content-type'], PROBLEM)
+    t.match(response.json(), { type: 'https://taskforge.dev/problems/bad-request', detail: /cannot be stored/ })
+    t.notMatch(response.body, /secret-hash|0x00|invalid byte sequence|unsupported Unicode/, 'no driver message leaks')
+  }
+  const [row] = await app.sql`select count(*)::int as n from users where email like 'nul%'`
+  t.equal(row?.n, 0)
 })
 
 t.test('router errors are problems too: an over-long path parameter, a URL that does not decode', async (t) => {
@@ -153,4 +168,63 @@ t.test('router errors are problems too: an over-long path parameter, a URL that 
 
   const malformedButShort = await app.inject({ method: 'GET', url: `/tasks/${'b'.repeat(300)}`, headers: { authorization: 'Bearer x' } })
   t.equal(malformedButShort.statusCode, 401, 'ids up to 500 characters reach the route (which answers 404 for a malformed id)')
+})
+
+interface RawResponse { statusLine: string; headers: Record<string, string>; body: string; received: string }
+
+/** Sends bytes on a fresh connection, `then` more once the first answer bytes arrive, and reads until the server closes. */
+async function overSocket (port: number, first: string, then?: string): Promise<RawResponse> {
+  const socket = connect(port, '127.0.0.1')
+  await once(socket, 'connect')
+  let received = ''
+  socket.on('data', (chunk: Buffer) => {
+    const wasEmpty = received === ''
+    received += chunk.toString('latin1')
+    if (wasEmpty && then !== undefined) socket.write(then)
+  })
+  socket.write(first)
+  await once(socket, 'close')
+  const [head = '', body = ''] = received.split('\r\n\r\n', 2)
+  const [statusLine = '', ...lines] = head.split('\r\n')
+  const headers = Object.fromEntries(lines.map((line) => [line.slice(0, line.indexOf(':')).toLowerCase(), line.slice(line.indexOf(':') + 1).trim()]))
+  return { statusLine, headers, body, received }
+}
+
+t.test('what Node\'s HTTP parser refuses is a problem too, written on the socket', async (t) => {
+  const { app, logs } = await buildTestApp(t)
+  app.get('/streaming', (_request, reply) => {
+    reply.hijack()
+    reply.raw.writeHead(200, { 'content-type': 'text/plain' })
+    reply.raw.write('the first part of a long answer\n')
+  })
+  await app.listen({ port: 0, host: '127.0.0.1' })
+  const { port } = app.server.address() as { port: number }
+
+  const cases: [string, string, number, string][] = [
+    ['a 20 KB header', `GET /health/live HTTP/1.1\r\nHost: x\r\nX-Big: ${'a'.repeat(20_000)}\r\n\r\n`, 431, 'request-header-fields-too-large'],
+    ['a malformed request line', 'GET / HTTP/1.1 and more\r\n\r\n', 400, 'malformed-request'],
+    ['not HTTP at all', 'HELLO\r\n\r\n', 400, 'malformed-request'],
+    ['a Content-Length that is not a number', 'POST /auth/login HTTP/1.1\r\nHost: x\r\nContent-Length: abc\r\n\r\n', 400, 'malformed-request'],
+    ['Content-Length and Transfer-Encoding together', 'POST /auth/login HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n', 400, 'malformed-request']
+  ]
+  for (const [name, request, status, slug] of cases) {
+    const response = await overSocket(port, request)
+    t.match(response.statusLine, new RegExp(`^HTTP/1\\.1 ${status} `), name)
+    t.equal(response.headers['content-type'], PROBLEM, name)
+    t.equal(response.headers.connection, 'close', name)
+    t.equal(Number(response.headers['content-length']), Buffer.byteLength(response.body), name)
+    t.equal(response.headers['x-content-type-options'], 'nosniff', `${name}: the security headers`)
+    t.match(response.headers['content-security-policy'], /default-src 'none'/, name)
+    t.ok(response.headers.date, `${name}: a Date, as every answer has`)
+    const problem = JSON.parse(response.body) as Record<string, unknown>
+    t.match(problem, { type: `https://taskforge.dev/problems/${slug}`, title: String, status, detail: String }, name)
+    t.equal(problem.requestId, response.headers['x-request-id'], name)
+    t.ok(logs.some((line) => line.requestId === problem.requestId && line.msg === 'request rejected by the HTTP parser'), `${name}: logged with its request id`)
+  }
+
+  // A second, malformed request on a connection whose first answer has begun: nothing may be written into that answer.
+  const interrupted = await overSocket(port, 'GET /streaming HTTP/1.1\r\nHost: x\r\n\r\n', 'NOT HTTP\r\n\r\n')
+  t.match(interrupted.statusLine, /^HTTP\/1\.1 200 /)
+  t.match(interrupted.received, /the first part of a long answer/)
+  t.equal(interrupted.received.split('HTTP/1.1 ').length, 2, 'one status line only: the connection is closed, not written into')
 })

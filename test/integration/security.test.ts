@@ -1,6 +1,9 @@
+import type { InjectOptions } from 'fastify'
 import t from 'tap'
+import { STORABLE_TEXT_MESSAGE } from '../../routes/shared-schemas.js'
 import { buildTestApp } from '../helpers/app.js'
 import { bearer, registerUser } from '../helpers/auth.js'
+import { tasksClient } from '../helpers/tasks.js'
 
 const ALLOWED = 'https://app.example.com'
 
@@ -102,4 +105,53 @@ t.test('deeply nested JSON is refused cleanly, within the body limit', async (t)
   }
   const [row] = await app.sql`select count(*)::int as n from tasks`
   t.equal(row?.n, 0)
+})
+
+t.test('text the database cannot store (a NUL, an unpaired surrogate) is a 400 naming the field, and changes nothing', async (t) => {
+  const { app } = await buildTestApp(t)
+  const user = await registerUser(app, { email: 'text@example.io', password: 'long enough' })
+  const task = await tasksClient(app, user.accessToken).createTask({ title: 'kept', tags: ['a'] })
+  const auth = bearer(user.accessToken)
+  const snapshot = async () => JSON.stringify(await app.sql`
+    select (select count(*) from users)::int as users, (select count(*) from refresh_tokens)::int as tokens,
+      (select json_agg(tasks order by id) from tasks) as tasks, (select count(*) from idempotency_keys)::int as keys`)
+  const before = await snapshot()
+
+  const cases = (bad: string): [string, InjectOptions][] => [
+    ['/body/email', { method: 'POST', url: '/auth/register', payload: { email: `a${bad}b@example.io`, password: 'long enough' } }],
+    ['/body/password', { method: 'POST', url: '/auth/register', payload: { email: 'p@example.io', password: `long${bad}enough` } }],
+    ['/body/name', { method: 'POST', url: '/auth/register', payload: { email: 'n@example.io', password: 'long enough', name: `Ada${bad}` } }],
+    ['/body/email', { method: 'POST', url: '/auth/login', payload: { email: `text${bad}@example.io`, password: 'long enough' } }],
+    ['/body/title', { method: 'POST', url: '/tasks', headers: auth, payload: { title: `t${bad}` } }],
+    ['/body/description', { method: 'POST', url: '/tasks', headers: auth, payload: { title: 't', description: `d${bad}` } }],
+    ['/body/tags/1', { method: 'POST', url: '/tasks', headers: auth, payload: { title: 't', tags: ['ok', `x${bad}`] } }],
+    ['/body/title', { method: 'PUT', url: `/tasks/${task.id}`, headers: auth, payload: { title: `t${bad}` } }],
+    ['/body/description', { method: 'PATCH', url: `/tasks/${task.id}`, headers: auth, payload: { description: bad } }],
+    ['/body/tags/0', { method: 'PATCH', url: `/tasks/${task.id}`, headers: auth, payload: { tags: [bad] } }],
+    ['/headers/idempotency-key', { method: 'POST', url: '/tasks', headers: { ...auth, 'idempotency-key': `k${bad}` }, payload: { title: 't' } }]
+  ]
+  // A query string is UTF-8 once decoded, so only a NUL (%00) can arrive there.
+  const queries: [string, string][] = [['/querystring/q', '/tasks?q=a%00'], ['/querystring/tag/0', '/tasks?tag=%00']]
+
+  for (const [name, bad] of [['NUL', '\u0000'], ['an unpaired surrogate', '\ud800']] as const) {
+    const requests: [string, InjectOptions][] = [
+      ...cases(bad),
+      ...(bad === '\u0000' ? queries.map(([path, url]): [string, InjectOptions] => [path, { method: 'GET', url, headers: auth }]) : [])
+    ]
+    for (const [path, request] of requests) {
+      const why = `${name}: ${request.method ?? 'GET'} ${request.url as string} ${path}`
+      const response = await app.inject(request)
+      t.equal(response.statusCode, 400, why)
+      t.equal(response.headers['content-type'], 'application/problem+json; charset=utf-8', why)
+      t.match(response.json(), { type: 'https://taskforge.dev/problems/validation-error', errors: [{ path }] }, why)
+    }
+  }
+  const title = await app.inject({ method: 'POST', url: '/tasks', headers: auth, payload: { title: 'a\u0000b' } })
+  t.same(title.json().errors, [{ path: '/body/title', message: STORABLE_TEXT_MESSAGE }], 'the message says what is wrong, not the pattern')
+  t.equal(title.json().detail, `body/title ${STORABLE_TEXT_MESSAGE}`)
+  t.equal(await snapshot(), before, 'nothing was stored')
+
+  // A password is only hashed: login takes any string, so an account made before the rule still gets in.
+  const login = await app.inject({ method: 'POST', url: '/auth/login', payload: { email: 'text@example.io', password: 'long\u0000enough' } })
+  t.equal(login.statusCode, 401, 'a NUL in a login password is just a wrong password')
 })

@@ -1,8 +1,28 @@
 import { createDecoder, createSigner } from 'fast-jwt'
 import t from 'tap'
 import { createAccessTokens } from '../../services/access-tokens.js'
+import { tamperSignature } from '../helpers/auth.js'
 
 const secret = 's'.repeat(48)
+const TEN_YEARS_MS = 10 * 365 * 24 * 3600 * 1000
+// Typed as a record: fast-jwt's payload type also admits a string, whose deprecated String.prototype.sub eslint would see.
+const ACCESS_CLAIMS: Record<string, unknown> = { sub: 'u', typ: 'access' }
+
+interface SignOptions {
+  claims?: Record<string, unknown>
+  key?: string
+  algorithm?: 'HS256' | 'HS384' | 'HS512' | 'none'
+  iss?: string
+  aud?: string
+  expiresIn?: number
+}
+
+/** A token like ours in every way but the one a case changes: the right key, HS256, iss, aud, iat now and a 60 s life. */
+function sign ({ claims = ACCESS_CLAIMS, key = secret, algorithm = 'HS256', iss = 'taskforge', aud = 'taskforge-api', expiresIn = 60_000 }: SignOptions = {}): string {
+  return algorithm === 'none'
+    ? createSigner({ algorithm, iss, aud, expiresIn })(claims)
+    : createSigner({ key, algorithm, iss, aud, expiresIn })(claims)
+}
 
 t.test('issue and verify', async (t) => {
   let now = 1_800_000_000_000
@@ -11,7 +31,7 @@ t.test('issue and verify', async (t) => {
   t.equal(expiresIn, 900)
   const header = JSON.parse(Buffer.from(token.split('.')[0] ?? '', 'base64url').toString()) as Record<string, unknown>
   t.equal(header.alg, 'HS256')
-  t.match(createDecoder()(token), { sub: 'user-1', typ: 'access', iss: 'taskforge', iat: 1_800_000_000, exp: 1_800_000_900 })
+  t.match(createDecoder()(token), { sub: 'user-1', typ: 'access', iss: 'taskforge', aud: 'taskforge-api', iat: 1_800_000_000, exp: 1_800_000_900 })
   t.same(tokens.verify(token), { userId: 'user-1' })
 
   now += 900_000 - 1
@@ -22,28 +42,56 @@ t.test('issue and verify', async (t) => {
 
 t.test('refuses what is not our access token', async (t) => {
   const tokens = createAccessTokens({ secret, ttlSeconds: 900, clock: Date.now })
-  const sign = (claims: Record<string, unknown>, key = secret, iss = 'taskforge') => createSigner({ key, iss, expiresIn: 60_000 })(claims)
   const refused = { name: 'UnauthorizedError', kind: 'unauthorized' }
-  t.throws(() => tokens.verify(sign({ sub: 'u', typ: 'access' }, 'k'.repeat(48))), refused, 'another key')
-  t.throws(() => tokens.verify(sign({ sub: 'u', typ: 'refresh' })), refused, 'another type')
-  t.throws(() => tokens.verify(sign({ sub: 'u', typ: 'access' }, secret, 'someone-else')), refused, 'another issuer')
-  t.throws(() => tokens.verify(sign({ typ: 'access' })), refused, 'no subject')
-  const claims: Record<string, unknown> = { sub: 'u', typ: 'access' }
-  t.throws(() => tokens.verify(createSigner({ key: secret, algorithm: 'HS384', iss: 'taskforge' })(claims)), refused, 'another algorithm')
-  t.throws(() => tokens.verify(createSigner({ algorithm: 'none', iss: 'taskforge' })(claims)), refused, 'alg none')
+  // The control: each case below differs from this token in one thing only, so each fails for its own reason.
+  t.same(tokens.verify(sign()), { userId: 'u' }, 'a token like ours is accepted')
+  t.throws(() => tokens.verify(sign({ key: 'k'.repeat(48) })), refused, 'another key')
+  t.throws(() => tokens.verify(sign({ algorithm: 'HS384' })), refused, 'another algorithm with the right key (HS384)')
+  t.throws(() => tokens.verify(sign({ algorithm: 'HS512' })), refused, 'another algorithm with the right key (HS512)')
+  t.throws(() => tokens.verify(sign({ algorithm: 'none' })), refused, 'alg none')
+  t.throws(() => tokens.verify(sign({ claims: { sub: 'u', typ: 'refresh' } })), refused, 'another type')
+  t.throws(() => tokens.verify(sign({ claims: { sub: 'u' } })), refused, 'no type')
+  t.throws(() => tokens.verify(sign({ claims: { typ: 'access' } })), refused, 'no subject')
+  t.throws(() => tokens.verify(sign({ iss: 'someone-else' })), refused, 'another issuer')
+  t.throws(() => tokens.verify(createSigner({ key: secret, aud: 'taskforge-api', expiresIn: 60_000 })(ACCESS_CLAIMS)), refused, 'no issuer')
+  t.throws(() => tokens.verify(sign({ aud: 'another-api' })), refused, 'another audience')
+  t.throws(() => tokens.verify(createSigner({ key: secret, iss: 'taskforge', expiresIn: 60_000 })(ACCESS_CLAIMS)), refused, 'no audience')
+  t.throws(() => tokens.verify(createSigner({ key: secret, iss: 'taskforge', aud: 'taskforge-api' })(ACCESS_CLAIMS)), refused, 'no exp')
   t.throws(() => tokens.verify(''), refused)
+})
+
+t.test('no token lives longer than one we issue', async (t) => {
+  const tokens = createAccessTokens({ secret, ttlSeconds: 900, clock: Date.now })
+  const refused = { name: 'UnauthorizedError', kind: 'unauthorized' }
+  const nowSeconds = Math.floor(Date.now() / 1000)
+  t.same(tokens.verify(sign({ expiresIn: 900_000 })), { userId: 'u' }, 'the configured lifetime is accepted')
+  t.throws(() => tokens.verify(sign({ expiresIn: 901_000 })), refused, 'one second more is not')
+  t.throws(() => tokens.verify(sign({ expiresIn: TEN_YEARS_MS })), refused, 'iat now, exp in ten years')
+  const future = nowSeconds + TEN_YEARS_MS / 1000
+  t.throws(() => tokens.verify(sign({ claims: { ...ACCESS_CLAIMS, iat: future }, expiresIn: 900_000 })), refused, 'iat and exp ten years ahead')
+  const old = { ...ACCESS_CLAIMS, iat: nowSeconds - 3600 }
+  t.throws(() => tokens.verify(sign({ claims: old, expiresIn: 7200_000 })), refused, 'issued an hour ago, exp in an hour (maxAge)')
+  t.same(tokens.verify(sign({ claims: { ...ACCESS_CLAIMS, iat: nowSeconds + 30 }, expiresIn: 900_000 })), { userId: 'u' },
+    'an iat a little ahead (another instance\'s clock) is accepted')
+})
+
+t.test('the injected clock judges lifetimes too', async (t) => {
+  const now = 1_800_000_000_000
+  const tokens = createAccessTokens({ secret, ttlSeconds: 900, clock: () => now })
+  const at = (iatSeconds: number, expiresIn: number) => createSigner({ key: secret, iss: 'taskforge', aud: 'taskforge-api', expiresIn })({ ...ACCESS_CLAIMS, iat: iatSeconds })
+  t.same(tokens.verify(at(now / 1000 - 10, 900_000)), { userId: 'u' })
+  t.throws(() => tokens.verify(at(now / 1000 + 3600, 900_000)), { name: 'UnauthorizedError' }, 'issued an hour after the injected now')
 })
 
 t.test('a verdict remembered from an earlier request never outlives the token', async (t) => {
   const tokens = createAccessTokens({ secret, ttlSeconds: 900, clock: Date.now })
-  const claims: Record<string, unknown> = { sub: 'user-2', typ: 'access' }
-  const token = createSigner({ key: secret, iss: 'taskforge', expiresIn: 1000 })(claims)
+  const token = sign({ claims: { sub: 'user-2', typ: 'access' }, expiresIn: 1000 })
   t.same(tokens.verify(token), { userId: 'user-2' })
   t.same(tokens.verify(token), { userId: 'user-2' }, 'again (from the cache)')
   const exp = (createDecoder()(token) as { exp: number }).exp * 1000
   await new Promise((resolve) => setTimeout(resolve, exp - Date.now() + 50))
   t.throws(() => tokens.verify(token), { name: 'UnauthorizedError', message: 'The access token has expired' })
-  const forged = `${token.substring(0, token.length - 2)}xx`
+  const forged = tamperSignature(token)
   t.throws(() => tokens.verify(forged), { name: 'UnauthorizedError' })
   t.throws(() => tokens.verify(forged), { name: 'UnauthorizedError' }, 'a refusal is remembered as a refusal')
 })
