@@ -56,11 +56,17 @@ export function createRefreshTokensRepository (sql: Queryable) {
         where id = ${familyId} and revoked_at is null`
     },
 
-    /** Drops a user's expired and revoked families (their tokens go with them). */
-    async purgeDeadFamilies (userId: string, now: Date): Promise<number> {
+    /**
+     * Drops up to `limit` families, of any user, that expired or were revoked
+     * before `diedBefore` (their tokens go with them). Returns how many went:
+     * fewer than `limit` means none is left.
+     */
+    async purgeDeadFamilies (diedBefore: Date, limit: number): Promise<number> {
       const result = await sql`
-        delete from refresh_token_families
-        where user_id = ${userId} and (expires_at <= ${now} or revoked_at is not null)`
+        delete from refresh_token_families where id in (
+          select id from refresh_token_families
+          where expires_at < ${diedBefore} or revoked_at < ${diedBefore}
+          limit ${limit})`
       return result.count
     }
   }

@@ -38,7 +38,8 @@ const SESSION_ENDED = 'The session has reached its maximum age; log in again'
  * successor in the same family (one family per login). A spent token shown
  * again means two parties hold the family, so the whole family is revoked.
  * A family ends REFRESH_TOKEN_MAX_AGE after its login however often it
- * rotated, so a stolen session cannot be kept alive forever.
+ * rotated, so a stolen session cannot be kept alive forever. Dead families are
+ * deleted by the purge job (services/jobs/purge-expired.ts).
  */
 export function createRefreshTokens ({ sql, ttlSeconds, maxAgeSeconds, clock, log }: RefreshTokenOptions) {
   const sessionEnd = (familyCreatedAt: Date) => new Date(familyCreatedAt.getTime() + maxAgeSeconds * 1000)
@@ -47,15 +48,12 @@ export function createRefreshTokens ({ sql, ttlSeconds, maxAgeSeconds, clock, lo
     new Date(Math.min(now.getTime() + ttlSeconds * 1000, sessionEnd(familyCreatedAt).getTime()))
 
   return {
-    /** Starts a new family for a login (or registration), clearing the user's dead ones. */
+    /** Starts a new family for a login (or registration). */
     async issueForLogin (userId: string): Promise<string> {
       const token = newToken()
       const now = new Date(clock())
-      await sql.begin(async (tx) => {
-        const repository = createRefreshTokensRepository(tx)
-        await repository.purgeDeadFamilies(userId, now)
-        await repository.createFamily(userId, hashToken(token), now, expiresAt(now, now))
-      })
+      // The family and its first token: both or neither.
+      await sql.begin((tx) => createRefreshTokensRepository(tx).createFamily(userId, hashToken(token), now, expiresAt(now, now)))
       return token
     },
 

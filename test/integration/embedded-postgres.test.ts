@@ -277,8 +277,9 @@ t.test('the app connects as a role that owns its database and nothing more, and 
   t.equal((await app.inject({ method: 'GET', url: '/auth/me', headers: bearer(refreshed.json<AuthResult>().accessToken) })).statusCode, 200)
   await eventually(async () => {
     const rows = await app.sql`select type from jobs where state = 'done'`
-    return rows.some((row) => row.type === 'welcome-email')
-  }, 20_000, 'the welcome email to go')
+    const done = rows.map((row) => String(row.type))
+    return done.includes('welcome-email') && done.includes('purge-expired')
+  }, 20_000, 'the welcome email and the purge to run')
 })
 
 t.test('a data dir from a version that connected as the superuser is upgraded on start, its data kept', async (t) => {
