@@ -38,7 +38,7 @@ export interface BuildAppOptions {
   logStream?: DestinationStream
   /** A database client the caller owns; by default the app opens (and migrates) the configured database. */
   sql?: Sql
-  /** The time services see (token expiry); tests move it. */
+  /** The time services and jobs see (token expiry, what the purge deletes); tests move it. */
   clock?: Clock
   /** Tests: spans go to this exporter (an InMemorySpanExporter) as they end, whatever OTEL_EXPORTER_OTLP_ENDPOINT says. */
   traceExporter?: SpanExporter
@@ -82,7 +82,7 @@ export async function buildApp (config: Config, options: BuildAppOptions = {}): 
   await app.register(docs)
   await app.register(db, { sql: options.sql })
   await app.register(mailer)
-  await app.register(jobs)
+  await app.register(jobs, { clock: options.clock })
   await app.register(services, { clock: options.clock })
   await app.register(auth)
   await app.register(rateLimits)

@@ -38,6 +38,7 @@ export const EnvironmentSchema = Type.Object({
   ARGON2_TIME_COST: Type.Integer({ minimum: 1, maximum: 100, default: OWASP_ARGON2_TIME_COST }),
   ARGON2_PARALLELISM: Type.Integer({ minimum: 1, maximum: 64, default: 1 }),
   REFRESH_TOKEN_TTL: Duration('30d'),
+  REFRESH_TOKEN_MAX_AGE: Duration('90d'),
   CORS_ORIGINS: Type.String({ default: '' }),
   REDIS_URL: Type.Optional(Url(['redis', 'rediss'])),
   SMTP_URL: Type.Optional(Url(['smtp', 'smtps'])),
@@ -89,6 +90,8 @@ export interface Config {
     jwtSecret: string
     accessTokenTtlSeconds: number
     refreshTokenTtlSeconds: number
+    /** A login's refresh tokens stop working this long after the login, however often they rotate. */
+    refreshTokenMaxAgeSeconds: number
     argon2: { memoryCost: number; timeCost: number; parallelism: number }
   }
   corsOrigins: string[]
@@ -171,6 +174,8 @@ export function loadConfig (source: NodeJS.ProcessEnv = process.env): Config {
   const refreshTokenTtlSeconds = parseDurationSeconds(env.REFRESH_TOKEN_TTL)
   if (accessTokenTtlSeconds < 1) problems.push('ACCESS_TOKEN_TTL: must be at least 1 second')
   if (refreshTokenTtlSeconds <= accessTokenTtlSeconds) problems.push('REFRESH_TOKEN_TTL: must be longer than ACCESS_TOKEN_TTL')
+  const refreshTokenMaxAgeSeconds = parseDurationSeconds(env.REFRESH_TOKEN_MAX_AGE)
+  if (refreshTokenMaxAgeSeconds < refreshTokenTtlSeconds) problems.push('REFRESH_TOKEN_MAX_AGE: must be at least REFRESH_TOKEN_TTL')
   if (env.DATABASE_URL !== undefined && env.DB_URL !== undefined && env.DATABASE_URL !== env.DB_URL) {
     problems.push('DB_URL: is an alias of DATABASE_URL; set one of them, not two different values')
   }
@@ -231,6 +236,7 @@ export function loadConfig (source: NodeJS.ProcessEnv = process.env): Config {
       jwtSecret,
       accessTokenTtlSeconds,
       refreshTokenTtlSeconds,
+      refreshTokenMaxAgeSeconds,
       argon2: { memoryCost: env.ARGON2_MEMORY_KIB, timeCost: env.ARGON2_TIME_COST, parallelism: env.ARGON2_PARALLELISM }
     },
     corsOrigins: env.CORS_ORIGINS.split(',').map((origin) => origin.trim()).filter((origin) => origin !== ''),

@@ -39,6 +39,14 @@ export function createIdempotencyRepository (sql: Queryable) {
 
     async purgeExpired (userId: string, now: Date): Promise<void> {
       await sql`delete from idempotency_keys where user_id = ${userId} and expires_at <= ${now}`
+    },
+
+    /** Drops up to `limit` expired keys of any user; fewer than `limit` gone means none is left. */
+    async purgeAllExpired (now: Date, limit: number): Promise<number> {
+      const result = await sql`
+        delete from idempotency_keys where (user_id, key) in (
+          select user_id, key from idempotency_keys where expires_at <= ${now} limit ${limit})`
+      return result.count
     }
   }
 }

@@ -16,6 +16,8 @@ export interface Job {
   lockedBy: string | null
   lockedUntil: Date | null
   lastError: string | null
+  /** A recurring job: the start of the slot it was enqueued for (null for the others). */
+  recurringSlot: Date | null
   /** W3C traceparent of the span that enqueued the job; null when tracing was off. */
   traceparent: string | null
   createdAt: Date
@@ -29,6 +31,14 @@ export interface NewJob {
   maxAttempts: number
   runAt?: Date
   traceparent?: string | null
+}
+
+export interface NewRecurringJob {
+  type: string
+  payload: postgres.JSONValue
+  maxAttempts: number
+  /** Slots are this long, counted from the Unix epoch on the database clock. */
+  everyMs: number
 }
 
 // Whoever enqueues also notifies: PostgreSQL delivers it at commit, to every listening instance.
@@ -49,6 +59,24 @@ export function createJobsRepository (sql: Queryable) {
         values (${job.type}, ${sql.json(job.payload)}, ${job.maxAttempts}, coalesce(${job.runAt ?? null}::timestamptz, now()), ${job.traceparent ?? null})
         returning id, pg_notify(${JOBS_CHANNEL}, type)`
       return firstRow(rows).id
+    },
+
+    /**
+     * Enqueues the job of the slot the database clock is in, due at once,
+     * unless that slot already has its job or the type has one still queued or
+     * running (the unique indexes of migration 0008). Every instance calls this
+     * now and then; only the first call of a slot inserts, so one job runs per
+     * slot whatever the number of instances. Returns its id, or null when
+     * there was nothing to do.
+     */
+    async enqueueRecurring (job: NewRecurringJob): Promise<string | null> {
+      const rows = await sql<{ id: string }[]>`
+        insert into jobs (type, payload, max_attempts, run_at, recurring_slot)
+        select ${job.type}, ${sql.json(job.payload)}, ${job.maxAttempts}, slot, slot
+        from (select date_bin(${job.everyMs} * interval '1 millisecond', now(), timestamptz '1970-01-01 00:00:00+00') as slot) as current_slot
+        on conflict do nothing
+        returning id, pg_notify(${JOBS_CHANNEL}, type)`
+      return rows[0]?.id ?? null
     },
 
     /**

@@ -7,6 +7,8 @@ export type RevokeReason = 'logout' | 'reuse'
 export interface RefreshTokenRecord {
   familyId: string
   userId: string
+  /** When the login that started the family happened: its refresh tokens die REFRESH_TOKEN_MAX_AGE later. */
+  familyCreatedAt: Date
   expiresAt: Date
   spentAt: Date | null
   familyRevokedAt: Date | null
@@ -17,9 +19,9 @@ export type RefreshTokensRepository = ReturnType<typeof createRefreshTokensRepos
 /** SQL for refresh tokens and their families. Tokens arrive already hashed. */
 export function createRefreshTokensRepository (sql: Queryable) {
   return {
-    async createFamily (userId: string, tokenHash: Buffer, expiresAt: Date): Promise<string> {
+    async createFamily (userId: string, tokenHash: Buffer, createdAt: Date, expiresAt: Date): Promise<string> {
       const rows = await sql<{ id: string }[]>`
-        insert into refresh_token_families (user_id, expires_at) values (${userId}, ${expiresAt}) returning id`
+        insert into refresh_token_families (user_id, created_at, expires_at) values (${userId}, ${createdAt}, ${expiresAt}) returning id`
       const familyId = firstRow(rows).id
       await sql`insert into refresh_tokens (token_hash, family_id, expires_at) values (${tokenHash}, ${familyId}, ${expiresAt})`
       return familyId
@@ -34,7 +36,7 @@ export function createRefreshTokensRepository (sql: Queryable) {
      */
     async findAndLockFamily (tokenHash: Buffer): Promise<RefreshTokenRecord | null> {
       const [row] = await sql<RefreshTokenRecord[]>`
-        select t.family_id, f.user_id, t.expires_at, t.spent_at, f.revoked_at as family_revoked_at
+        select t.family_id, f.user_id, f.created_at as family_created_at, t.expires_at, t.spent_at, f.revoked_at as family_revoked_at
         from refresh_tokens t join refresh_token_families f on f.id = t.family_id
         where t.token_hash = ${tokenHash}
         for update of t, f`
@@ -54,11 +56,17 @@ export function createRefreshTokensRepository (sql: Queryable) {
         where id = ${familyId} and revoked_at is null`
     },
 
-    /** Drops a user's expired and revoked families (their tokens go with them). */
-    async purgeDeadFamilies (userId: string, now: Date): Promise<number> {
+    /**
+     * Drops up to `limit` families, of any user, that expired or were revoked
+     * before `diedBefore` (their tokens go with them). Returns how many went:
+     * fewer than `limit` means none is left.
+     */
+    async purgeDeadFamilies (diedBefore: Date, limit: number): Promise<number> {
       const result = await sql`
-        delete from refresh_token_families
-        where user_id = ${userId} and (expires_at <= ${now} or revoked_at is not null)`
+        delete from refresh_token_families where id in (
+          select id from refresh_token_families
+          where expires_at < ${diedBefore} or revoked_at < ${diedBefore}
+          limit ${limit})`
       return result.count
     }
   }

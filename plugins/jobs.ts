@@ -1,5 +1,6 @@
 import fp from 'fastify-plugin'
 import { createJobsRepository } from '../db/jobs-repository.js'
+import { systemClock, type Clock } from '../services/clock.js'
 import { jobCatalog } from '../services/jobs/catalog.js'
 import { createJobHandlers } from '../services/jobs/handlers.js'
 import { createJobQueue, type JobQueue } from '../services/jobs/queue.js'
@@ -12,6 +13,11 @@ declare module 'fastify' {
   }
 }
 
+export interface JobsPluginOptions {
+  /** The time jobs see (what has expired); tests move it, as they do the services'. */
+  clock?: Clock
+}
+
 const SHUTDOWN_TIMEOUT_MS = 10_000
 /** Longest wait between two attempts of a job. */
 export const RETRY_MAX_MS = 3_600_000
@@ -21,12 +27,14 @@ export const DONE_RETENTION_MS = 7 * 24 * 3_600_000
 /**
  * The durable job channel: app.jobs.enqueue writes into the caller's
  * transaction; this instance's worker (unless JOBS_CONCURRENCY is 0) drains
- * the queue from app start until app close.
+ * the queue from app start until app close, and enqueues the recurring jobs
+ * (the hourly purge-expired) when their time comes.
  */
-export default fp((app, _options, done) => {
+export default fp<JobsPluginOptions>((app, options, done) => {
   const settings = app.config.jobs
   const { metrics, tracer, log } = app.observability
-  app.decorate('jobs', createJobQueue(jobCatalog, { sql: app.sql, maxAttempts: settings.maxAttempts, onEnqueued: (type) => { metrics.jobEnqueued(type) } }))
+  const queue = createJobQueue(jobCatalog, { sql: app.sql, maxAttempts: settings.maxAttempts, onEnqueued: (type) => { metrics.jobEnqueued(type) } })
+  app.decorate('jobs', queue)
   const repository = createJobsRepository(app.sql)
   metrics.watchQueue(async () => {
     try {
@@ -42,7 +50,8 @@ export default fp((app, _options, done) => {
     : new JobWorker({
       sql: app.sql,
       catalog: jobCatalog,
-      handlers: createJobHandlers({ mailer: app.mailer }),
+      handlers: createJobHandlers({ mailer: app.mailer, sql: app.sql, clock: options.clock ?? systemClock, log }),
+      scheduleRecurring: () => queue.scheduleRecurring(),
       tracer,
       log: app.log.child({ component: 'jobs' }),
       concurrency: settings.concurrency,

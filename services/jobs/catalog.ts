@@ -8,7 +8,16 @@ export interface JobDefinition<S extends TSchema = TSchema> {
   maxAttempts?: number
   /** A run that takes longer is aborted and counts as a failed attempt. */
   timeoutMs?: number
+  /**
+   * A recurring job: the workers enqueue it once per slot of this many ms
+   * (slots counted from the Unix epoch on the database clock), with `{}` as
+   * its payload, whatever the number of instances. See queue.scheduleRecurring.
+   */
+  every?: number
 }
+
+/** How often the purge of expired credentials and keys runs. */
+export const PURGE_EXPIRED_EVERY_MS = 3_600_000
 
 /** Every job type of the app, in one place. Payloads are checked against these at enqueue time. */
 export const jobCatalog = {
@@ -19,6 +28,13 @@ export const jobCatalog = {
       name: Type.Union([Type.String(), Type.Null()])
     }, { additionalProperties: false }),
     timeoutMs: 60_000
+  },
+  // Dead refresh-token families and expired idempotency keys of every user (services/jobs/purge-expired.ts).
+  'purge-expired': {
+    payload: Type.Object({}, { additionalProperties: false }),
+    every: PURGE_EXPIRED_EVERY_MS,
+    // Deletes in batches of short statements; a large backlog may take a while.
+    timeoutMs: 600_000
   }
 } satisfies Record<string, JobDefinition>
 

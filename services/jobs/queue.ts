@@ -46,6 +46,30 @@ export function createJobQueue<C extends JobCatalog> (catalog: C, defaults: JobQ
       })
       defaults.onEnqueued?.(type)
       return id
+    },
+
+    /**
+     * Enqueues the current slot's job of each recurring type (catalog `every`),
+     * where no instance has yet. Safe to call from every instance at any time:
+     * a slot gets one job. Returns the types it enqueued.
+     */
+    async scheduleRecurring (): Promise<string[]> {
+      const enqueued: string[] = []
+      for (const [type, definition] of Object.entries(catalog)) {
+        if (definition.every === undefined) continue
+        const payload = {}
+        if (!Value.Check(definition.payload, payload)) throw new InvalidJobError(`recurring job "${type}" must accept {} as its payload`)
+        const id = await createJobsRepository(defaults.sql).enqueueRecurring({
+          type,
+          payload,
+          maxAttempts: definition.maxAttempts ?? defaults.maxAttempts,
+          everyMs: definition.every
+        })
+        if (id === null) continue
+        defaults.onEnqueued?.(type)
+        enqueued.push(type)
+      }
+      return enqueued
     }
   }
 }

@@ -28,9 +28,15 @@ export interface WorkerOptions<C extends JobCatalog> {
   timeoutMs: number
   /** How long done jobs are kept before they are purged. */
   retentionMs: number
+  /**
+   * Enqueues the recurring jobs due (queue.scheduleRecurring): called at start
+   * and then once a minute, by every instance's worker; the queue makes sure a
+   * slot gets one job however many call it.
+   */
+  scheduleRecurring?: () => Promise<string[]>
   /** Called after every run, e.g. for metrics. */
   onOutcome?: (type: string, outcome: JobOutcome, durationMs: number) => void
-  /** Traces each run as a span in the trace of the request that enqueued the job. Unset: no spans. */
+  /** Traces each run (recurring jobs aside) as a span in the trace of the request that enqueued the job. Unset: no spans. */
   tracer?: Tracer | undefined
 }
 
@@ -58,6 +64,7 @@ export class JobWorker<C extends JobCatalog> {
   private unlisten: (() => Promise<void>) | undefined
   private lastHousekeeping = 0
   private lastReclaim = 0
+  private lastScheduled = 0
 
   constructor (private readonly options: WorkerOptions<C>) {
     this.jobs = createJobsRepository(options.sql)
@@ -67,8 +74,10 @@ export class JobWorker<C extends JobCatalog> {
     if (this.state !== 'idle') return
     this.state = 'started'
     await this.subscribe()
-    // The polling itself is not traced (a claim query every poll interval would bury everything else); each run is.
-    this.loop = context.with(suppressTracing(context.active()), () => this.run())
+    // The polling itself is not traced (a claim query every poll interval would bury everything else); each run of a job is.
+    const untraced = suppressTracing(context.active())
+    await context.with(untraced, () => this.scheduleRecurring())
+    this.loop = context.with(untraced, () => this.run())
     this.options.log.info({ workerId: this.id, concurrency: this.options.concurrency }, 'job worker started')
   }
 
@@ -146,8 +155,11 @@ export class JobWorker<C extends JobCatalog> {
    * queries and log lines (the mailer's) belong to this run.
    */
   private async execute (job: Job, abort: AbortController): Promise<void> {
+    const definition = this.options.catalog[job.type]
     const enqueuedIn = contextFromTraceparent(job.traceparent)
-    const span = this.options.tracer?.startSpan(`job ${job.type}`, {
+    // A recurring job belongs to no request: like the rest of the queue's upkeep it is not traced (metrics and logs show its runs).
+    const tracer = definition?.every === undefined ? this.options.tracer : undefined
+    const span = tracer?.startSpan(`job ${job.type}`, {
       kind: SpanKind.CONSUMER,
       attributes: { 'taskforge.job.id': job.id, 'taskforge.job.type': job.type, 'taskforge.job.attempt': job.attempts }
     }, enqueuedIn)
@@ -159,7 +171,6 @@ export class JobWorker<C extends JobCatalog> {
         if (!held) abort.abort(new Error('lost the lease on this job'))
       }, (error: unknown) => { log.warn({ err: error }, 'could not renew a job lease') })
     }, Math.max(100, Math.floor(this.options.leaseMs / 3)))
-    const definition = this.options.catalog[job.type]
     const timeout = setTimeout(() => { abort.abort(new Error('the job ran out of time')) }, definition?.timeoutMs ?? this.options.timeoutMs)
     try {
       const recorded = await context.with(runContext, () => runInLogScope({ log }, async () => {
@@ -251,7 +262,19 @@ export class JobWorker<C extends JobCatalog> {
     }
   }
 
-  /** Now and then: listen if not yet, requeue jobs of dead workers, purge old done jobs. */
+  /** Enqueues recurring jobs now due. Like LISTEN, never fatal: the next housekeeping tries again. */
+  private async scheduleRecurring (): Promise<void> {
+    if (this.options.scheduleRecurring === undefined) return
+    this.lastScheduled = Date.now()
+    try {
+      const enqueued = await this.options.scheduleRecurring()
+      if (enqueued.length > 0) this.options.log.debug({ types: enqueued }, 'recurring jobs enqueued')
+    } catch (error) {
+      this.options.log.warn({ err: error }, 'could not enqueue recurring jobs; will try again')
+    }
+  }
+
+  /** Now and then: listen if not yet, requeue jobs of dead workers, purge old done jobs, enqueue recurring jobs. */
   private async housekeeping (): Promise<void> {
     if (this.unlisten === undefined) await this.subscribe()
     const now = Date.now()
@@ -262,6 +285,7 @@ export class JobWorker<C extends JobCatalog> {
       const reclaimed = await this.jobs.reclaimExpired()
       if (reclaimed > 0) this.options.log.warn({ count: reclaimed }, 'requeued jobs whose worker stopped (lease expired)')
     }
+    if (now - this.lastScheduled >= HOUSEKEEPING_INTERVAL_MS) await this.scheduleRecurring()
     if (now - this.lastHousekeeping < HOUSEKEEPING_INTERVAL_MS) return
     this.lastHousekeeping = now
     const purged = await this.jobs.purgeFinished(this.options.retentionMs)

@@ -21,8 +21,9 @@ async function startServer (): Promise<{ url: string; stop: () => Promise<unknow
     return { url: container.getConnectionUri(), stop: () => container.stop() }
   }
   const { startEmbeddedPostgres } = await import('../../db/embedded/index.js')
-  const server = await startEmbeddedPostgres({ dataDir: embeddedDataDir, database: 'postgres', log })
-  return { url: server.url, stop: () => server.stop() }
+  const server = await startEmbeddedPostgres({ dataDir: embeddedDataDir, log })
+  // The suite creates a database per test file: it needs the superuser, not the app's role.
+  return { url: server.adminUrl, stop: () => server.stop() }
 }
 
 const server = await startServer()

@@ -1,16 +1,27 @@
 import { spawn, type ChildProcessByStdio } from 'node:child_process'
+import { randomBytes } from 'node:crypto'
 import { once } from 'node:events'
-import { chmod, mkdtemp, readFile, rm, stat } from 'node:fs/promises'
+import { chmod, copyFile, mkdir, mkdtemp, readFile, readdir, rm, stat, writeFile } from 'node:fs/promises'
 import { createServer, type Server } from 'node:net'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { createInterface } from 'node:readline'
 import { Writable, type Readable } from 'node:stream'
 import { fileURLToPath } from 'node:url'
-import Fastify, { type FastifyBaseLogger } from 'fastify'
+import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify'
 import postgres from 'postgres'
 import t, { type Test } from 'tap'
+import { buildApp } from '../../app.js'
+import { initialiseCluster, newServer, startServer } from '../../db/embedded/cluster.js'
 import { EmbeddedPostgresError, startEmbeddedPostgres, type EmbeddedPostgres } from '../../db/embedded/index.js'
+import { pathsFor } from '../../db/embedded/paths.js'
+import { findFreePort } from '../../db/embedded/processes.js'
+import { defaultMigrationsDirectory, migrate } from '../../db/migrator.js'
+import { createPasswordHasher } from '../../services/passwords.js'
+import { captureLogs, testConfig } from '../helpers/app.js'
+import { bearer, registerUser, type AuthResult } from '../helpers/auth.js'
+import { eventually } from '../helpers/jobs.js'
+import { tasksClient } from '../helpers/tasks.js'
 
 const holderScript = fileURLToPath(new URL('../fixtures/embedded-holder.ts', import.meta.url))
 
@@ -62,8 +73,60 @@ async function isRunning (pid: number): Promise<boolean> {
   return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z'
 }
 
-async function readCredentials (dataDir: string): Promise<unknown> {
-  return JSON.parse(await readFile(path.join(dataDir, 'credentials.json'), 'utf8'))
+interface CredentialsFile { user: string; password: string; app: { user: string; password: string } }
+
+async function readCredentials (dataDir: string): Promise<CredentialsFile> {
+  return JSON.parse(await readFile(path.join(dataDir, 'credentials.json'), 'utf8')) as CredentialsFile
+}
+
+/** The whole app with no DATABASE_URL, as `npm start` runs it: on an embedded server in dataDir. Closed when the test ends. */
+async function buildEmbeddedApp (t: Test, dataDir: string): Promise<{ app: FastifyInstance; logs: Record<string, unknown>[] }> {
+  const { stream, logs } = captureLogs()
+  const app = await buildApp(testConfig('', { DATA_DIR: dataDir, JOBS_POLL_INTERVAL_MS: '50' }), { logStream: stream })
+  t.teardown(() => app.close())
+  return { app, logs }
+}
+
+interface RoleRow { name: string; rolsuper: boolean; rolcreatedb: boolean; rolcreaterole: boolean; rolreplication: boolean; rolbypassrls: boolean; databaseOwner: string }
+
+async function currentRole (sql: postgres.Sql): Promise<RoleRow | undefined> {
+  const [row] = await sql<RoleRow[]>`
+    select current_user as name, r.rolsuper, r.rolcreatedb, r.rolcreaterole, r.rolreplication, r.rolbypassrls,
+      pg_get_userbyid(d.datdba) as database_owner
+    from pg_roles r, pg_database d where r.rolname = current_user and d.datname = current_database()`
+  return row
+}
+
+const APP_ROLE: RoleRow = { name: 'taskforge', rolsuper: false, rolcreatedb: false, rolcreaterole: false, rolreplication: false, rolbypassrls: false, databaseOwner: 'taskforge' }
+
+/** What the versions before the app role left in DATA_DIR: a cluster whose only role is the superuser, which the app connected as. */
+async function createLegacyDataDir (dataDir: string, fill: (sql: postgres.Sql) => Promise<void>): Promise<void> {
+  await mkdir(dataDir, { mode: 0o755 })
+  const paths = pathsFor(dataDir)
+  const superuser = { user: 'postgres', password: randomBytes(24).toString('base64url') }
+  await writeFile(paths.credentialsFile, `${JSON.stringify(superuser)}\n`, { mode: 0o600 })
+  const port = await findFreePort()
+  const { log } = captureLog()
+  const server = newServer(paths, port, superuser, process.getuid?.() === 0, () => undefined, log)
+  await initialiseCluster(server, paths, log)
+  await startServer(server, paths, port, false, () => '')
+  try {
+    const url = (database: string) => `postgres://postgres:${superuser.password}@127.0.0.1:${port}/${database}`
+    await withSql(url('postgres'), (sql) => sql`create database taskforge`)
+    await withSql(url('taskforge'), fill)
+  } finally {
+    await server.stop()
+  }
+}
+
+/** The migrations up to `last`, in a folder of their own: the schema an older version had. */
+async function migrationsUpTo (t: Test, last: string): Promise<string> {
+  const directory = await mkdtemp(path.join(tmpdir(), 'taskforge-old-migrations-'))
+  t.teardown(() => rm(directory, { recursive: true, force: true }))
+  for (const name of await readdir(defaultMigrationsDirectory())) {
+    if (name <= `${last}.sql`) await copyFile(path.join(defaultMigrationsDirectory(), name), path.join(directory, name))
+  }
+  return directory
 }
 
 /** Runs the holder fixture and resolves with the URL it prints once its server is up. */
@@ -90,7 +153,8 @@ t.test('first start initialises a cluster on 127.0.0.1 that answers queries', as
   t.equal(url.port, String(db.port))
   t.equal(url.pathname, '/taskforge')
   t.equal(db.dataDir, dataDir)
-  const settings = await withSql(db.url, async (sql) => {
+  // Server settings such as the socket folder are for the superuser's eyes only.
+  const settings = await withSql(db.adminUrl, async (sql) => {
     const [one] = await sql<{ one: number }[]>`select 1 as one`
     const [row] = await sql<{ listen: string; sockets: string; encoding: string; database: string }[]>`
       select current_setting('listen_addresses') as listen, current_setting('unix_socket_directories') as sockets,
@@ -100,8 +164,12 @@ t.test('first start initialises a cluster on 127.0.0.1 that answers queries', as
   t.same(settings, { one: 1, listen: '127.0.0.1', sockets: '', encoding: 'UTF8', database: 'taskforge' })
 
   t.equal((await stat(path.join(dataDir, 'credentials.json'))).mode & 0o777, 0o600, 'credentials are private')
-  t.match(await readCredentials(dataDir), { user: 'postgres', password: /^[\w-]{32}$/ })
-  t.equal(url.password, encodeURIComponent((await readCredentials(dataDir) as { password: string }).password))
+  const credentials = await readCredentials(dataDir)
+  t.match(credentials, { user: 'postgres', password: /^[\w-]{32}$/, app: { user: 'taskforge', password: /^[\w-]{32}$/ } }, 'the superuser\'s and the app role\'s')
+  t.equal(url.username, 'taskforge', 'the app connects as its own role')
+  t.equal(url.password, encodeURIComponent(credentials.app.password))
+  const admin = new URL(db.adminUrl)
+  t.same([admin.username, admin.password, admin.port, admin.pathname], ['postgres', encodeURIComponent(credentials.password), url.port, '/taskforge'], 'the superuser is there for setting up')
   t.equal((await readFile(path.join(dataDir, 'owner.pid'), 'utf8')).trim(), String(process.pid))
   t.ok(messages().some((message) => message.includes('embedded PostgreSQL 18') && message.includes(String(db.port)) && message.includes(dataDir)),
     'logs that it uses embedded PostgreSQL 18, with port and data dir')
@@ -184,4 +252,74 @@ t.test('as root, a data dir the postgres user cannot reach is refused with a fix
   t.match(message, 'chmod o+x')
   t.match(message, 'DATABASE_URL')
   await t.rejects(stat(dataDir), { code: 'ENOENT' }, 'nothing was created')
+})
+
+t.test('the app connects as a role that owns its database and nothing more, and runs on it', async (t) => {
+  const dataDir = await freshDataDir(t)
+  const { app } = await buildEmbeddedApp(t, dataDir)
+
+  t.same(await currentRole(app.sql), APP_ROLE, 'not a superuser, cannot create databases or roles; owns the database')
+  await t.rejects(app.sql`create database not_for_the_app`, { code: '42501' }, 'no CREATE DATABASE')
+  await t.rejects(app.sql`create role not_for_the_app`, { code: '42501' }, 'no CREATE ROLE')
+  await t.rejects(app.sql.unsafe('copy (select 1) to program \'true\''), { code: '42501' }, 'no programs run by the server')
+  await t.rejects(app.sql`select pg_read_file('postgresql.conf')`, { code: '42501' }, 'no server files')
+
+  const applied = await app.sql<{ id: string }[]>`select id from schema_migrations order by id`
+  const files = (await readdir(defaultMigrationsDirectory())).filter((name) => name.endsWith('.sql'))
+  t.equal(applied.length, files.length, 'every migration applied, by that role')
+
+  const user = await registerUser(app)
+  const tasks = tasksClient(app, user.accessToken)
+  t.equal((await tasks.create({ title: 'On the embedded server' }, { 'idempotency-key': 'once' })).statusCode, 201)
+  t.equal((await tasks.list()).json<{ items: unknown[] }>().items.length, 1)
+  const refreshed = await app.inject({ method: 'POST', url: '/auth/refresh', payload: { refreshToken: user.refreshToken } })
+  t.equal(refreshed.statusCode, 200)
+  t.equal((await app.inject({ method: 'GET', url: '/auth/me', headers: bearer(refreshed.json<AuthResult>().accessToken) })).statusCode, 200)
+  await eventually(async () => {
+    const rows = await app.sql`select type from jobs where state = 'done'`
+    const done = rows.map((row) => String(row.type))
+    return done.includes('welcome-email') && done.includes('purge-expired')
+  }, 20_000, 'the welcome email and the purge to run')
+})
+
+t.test('a data dir from a version that connected as the superuser is upgraded on start, its data kept', async (t) => {
+  const dataDir = await freshDataDir(t)
+  const password = 'written before the upgrade'
+  const oldMigrations = await migrationsUpTo(t, '0006_job_trace_context')
+  await createLegacyDataDir(dataDir, async (sql) => {
+    await migrate(sql, { directory: oldMigrations })
+    const hash = await createPasswordHasher({ memoryCost: 19_456, timeCost: 2, parallelism: 1 }).hash(password)
+    const [user] = await sql<{ id: string }[]>`insert into users (email, password_hash) values ('legacy@example.io', ${hash}) returning id`
+    await sql`insert into tasks (user_id, title) values (${user?.id ?? null}, 'Kept through the upgrade')`
+    // An operator's own objects go to the role too.
+    await sql`create view open_tasks as select * from tasks where status <> 'done'`
+    await sql`create function count_tasks () returns bigint language sql as 'select count(*) from tasks'`
+  })
+  const before = await readCredentials(dataDir)
+  t.same(Object.keys(before), ['user', 'password'], 'only the superuser, as older versions wrote it')
+
+  const { app, logs } = await buildEmbeddedApp(t, dataDir)
+  t.same(await currentRole(app.sql), APP_ROLE, 'the app now connects as its own role')
+  const after = await readCredentials(dataDir)
+  t.match(after, { user: 'postgres', password: before.password, app: { user: 'taskforge', password: /^[\w-]{32}$/ } }, 'the role\'s password added beside the superuser\'s')
+  t.equal((await stat(path.join(dataDir, 'credentials.json'))).mode & 0o777, 0o600)
+  t.ok(logs.some((line) => String(line.msg).startsWith('Created the database role taskforge')))
+  t.ok(logs.some((line) => /^Gave the role taskforge ownership of \d+ objects in the database taskforge/.test(String(line.msg))))
+
+  const [foreign] = await app.sql<{ relations: number; types: number; routines: number }[]>`
+    select
+      (select count(*)::int from pg_class where relnamespace = 'public'::regnamespace and relowner <> current_user::regrole) as relations,
+      (select count(*)::int from pg_type where typnamespace = 'public'::regnamespace and typowner <> current_user::regrole) as types,
+      (select count(*)::int from pg_proc where pronamespace = 'public'::regnamespace and proowner <> current_user::regrole) as routines`
+  t.same(foreign, { relations: 0, types: 0, routines: 0 }, 'every table, index, sequence, view, type and function in it belongs to the role')
+  const applied = await app.sql<{ id: string }[]>`select id from schema_migrations where id > '0006' order by id`
+  t.ok(applied.length > 0, 'the newer migrations were applied by the role, on tables it was given')
+
+  const login = await app.inject({ method: 'POST', url: '/auth/login', payload: { email: 'legacy@example.io', password } })
+  t.equal(login.statusCode, 200, 'the account made before the upgrade logs in')
+  const tasks = tasksClient(app, login.json<AuthResult>().accessToken)
+  t.same((await tasks.list()).json<{ items: { title: string }[] }>().items.map((task) => task.title), ['Kept through the upgrade'])
+  t.equal((await tasks.create({ title: 'After the upgrade' })).statusCode, 201)
+  const [counted] = await app.sql<{ n: string }[]>`select count_tasks() as n`
+  t.equal(Number(counted?.n), 2)
 })

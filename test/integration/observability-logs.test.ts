@@ -23,7 +23,7 @@ t.test('the log lines of a request share its request id and trace id, and carry 
   t.equal((await send('req-delete', { method: 'DELETE', url: `/tasks/${task.id}`, headers: auth })).statusCode, 204)
   t.equal((await send('req-refresh', { method: 'POST', url: '/auth/refresh', payload: { refreshToken: login.refreshToken } })).statusCode, 200)
   t.equal((await send('req-reuse', { method: 'POST', url: '/auth/refresh', payload: { refreshToken: login.refreshToken } })).statusCode, 401)
-  await eventually(async () => logs.some((line) => line.msg === 'job done'), 10_000, 'the welcome email job')
+  await eventually(async () => logs.some((line) => line.msg === 'job done' && line.jobType === 'welcome-email'), 10_000, 'the welcome email job')
 
   const spanOf = (requestId: string) => exporter.getFinishedSpans().find((span) => span.attributes['taskforge.request_id'] === requestId)
   const linesOf = (requestId: string) => logs.filter((line) => line.requestId === requestId)
@@ -58,7 +58,7 @@ t.test('the log lines of a request share its request id and trace id, and carry 
   }
 
   const registerTrace = spanOf('req-register')?.spanContext().traceId
-  const jobLines = logs.filter((line) => line.jobId !== undefined)
+  const jobLines = logs.filter((line) => line.jobType === 'welcome-email')
   t.ok(jobLines.some((line) => line.msg === 'job done' && line.level === INFO), 'job done, at info')
   t.ok(jobLines.some((line) => typeof line.msg === 'string' && line.msg.startsWith('mail simulated')), 'the mailer\'s line, written during the run, carries the job id')
   t.same([...new Set(jobLines.map((line) => line.trace_id))], [registerTrace], 'job lines carry the trace of the request that enqueued the job')
@@ -78,7 +78,7 @@ t.test('no password or token appears in any log line of a register/login/refresh
   await app.inject({ method: 'GET', url: '/tasks', headers: auth })
   await app.inject({ method: 'GET', url: '/auth/me', headers: { authorization: `Bearer ${registered.refreshToken}` } })
   await app.inject({ method: 'POST', url: '/auth/logout', payload: { refreshToken: rotated.refreshToken } })
-  await eventually(async () => logs.some((line) => line.msg === 'job done'), 10_000, 'the welcome email job')
+  await eventually(async () => logs.some((line) => line.msg === 'job done' && line.jobType === 'welcome-email'), 10_000, 'the welcome email job')
 
   const text = JSON.stringify(logs)
   t.ok(logs.length > 50, `${logs.length} lines`)

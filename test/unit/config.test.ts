@@ -192,3 +192,11 @@ t.test('durations', async (t) => {
   t.equal(parseDurationSeconds('2h'), 7200)
   t.equal(parseDurationSeconds('30d'), 2_592_000)
 })
+
+t.test('REFRESH_TOKEN_MAX_AGE: 90 days by default, and never shorter than REFRESH_TOKEN_TTL', async (t) => {
+  t.equal(loadConfig({}).auth.refreshTokenMaxAgeSeconds, 90 * 86_400)
+  t.equal(loadConfig({ REFRESH_TOKEN_MAX_AGE: '45d' }).auth.refreshTokenMaxAgeSeconds, 45 * 86_400)
+  t.equal(loadConfig({ REFRESH_TOKEN_TTL: '7d', REFRESH_TOKEN_MAX_AGE: '7d' }).auth.refreshTokenMaxAgeSeconds, 7 * 86_400, 'equal to the TTL: no rotation extends a login')
+  t.match(problemsOf({ REFRESH_TOKEN_MAX_AGE: '29d' }), [/^REFRESH_TOKEN_MAX_AGE: must be at least REFRESH_TOKEN_TTL/])
+  t.match(problemsOf({ REFRESH_TOKEN_MAX_AGE: 'forever' }), [/^REFRESH_TOKEN_MAX_AGE: must be a whole number of seconds/])
+})

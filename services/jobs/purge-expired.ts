@@ -1,0 +1,59 @@
+import type { FastifyBaseLogger } from 'fastify'
+import type { Sql } from '../../db/client.js'
+import { createIdempotencyRepository } from '../../db/idempotency-repository.js'
+import { createRefreshTokensRepository } from '../../db/refresh-tokens-repository.js'
+
+/**
+ * How long a dead refresh-token family (expired, or revoked at logout or on
+ * reuse) is kept before it is purged. While it is kept, one of its spent tokens
+ * shown again is still recognised as reuse (logged as a theft warning), a
+ * revoked one is answered "revoked" rather than "invalid", and the row with
+ * its revoked_reason is there for whoever investigates. A week covers a
+ * weekend's delay in looking at such a warning; past it, a token of the family
+ * is merely unknown, which is just as refused.
+ */
+export const DEAD_FAMILY_GRACE_MS = 7 * 86_400_000
+
+/** Rows per delete statement: each stays short (well under DB_STATEMENT_TIMEOUT_MS) and holds few locks. */
+const BATCH_SIZE = 1000
+
+export interface PurgeExpiredOptions {
+  sql: Sql
+  /** The app's clock, the one that decided these rows' expiry. */
+  now: Date
+  signal: AbortSignal
+  log: FastifyBaseLogger
+}
+
+export interface PurgeCounts {
+  refreshTokenFamilies: number
+  idempotencyKeys: number
+}
+
+/**
+ * The purge-expired job: deletes, for every user, the refresh-token families
+ * dead for longer than the grace period (with their tokens) and the
+ * idempotency keys past their 24 hours. Safe to repeat, and to stop at any
+ * batch: what is left goes at the next run.
+ */
+export async function purgeExpired ({ sql, now, signal, log }: PurgeExpiredOptions): Promise<PurgeCounts> {
+  const families = createRefreshTokensRepository(sql)
+  const keys = createIdempotencyRepository(sql)
+  const counts = {
+    refreshTokenFamilies: await inBatches(signal, (limit) => families.purgeDeadFamilies(new Date(now.getTime() - DEAD_FAMILY_GRACE_MS), limit)),
+    idempotencyKeys: await inBatches(signal, (limit) => keys.purgeAllExpired(now, limit))
+  }
+  const level = counts.refreshTokenFamilies + counts.idempotencyKeys > 0 ? 'info' : 'debug'
+  log[level](counts, 'purged expired refresh-token families and idempotency keys')
+  return counts
+}
+
+async function inBatches (signal: AbortSignal, purge: (limit: number) => Promise<number>): Promise<number> {
+  let total = 0
+  for (;;) {
+    signal.throwIfAborted()
+    const count = await purge(BATCH_SIZE)
+    total += count
+    if (count < BATCH_SIZE) return total
+  }
+}
