@@ -2,12 +2,11 @@ import closeWithGrace from 'close-with-grace'
 import dotenv from 'dotenv'
 import { buildApp } from './app.js'
 import { ConfigError, loadConfig, type Config } from './config.js'
-import { EmbeddedPostgresError } from './db/embedded/index.js'
-import { MigrationError } from './db/migrator.js'
+import { DatabaseSetupError } from './db/errors.js'
 
 /** Start-up failures a person can fix get their message alone, not a stack trace. */
 function isExplainedFailure (error: unknown): error is Error {
-  return error instanceof ConfigError || error instanceof EmbeddedPostgresError || error instanceof MigrationError
+  return error instanceof ConfigError || error instanceof DatabaseSetupError
 }
 
 async function main (): Promise<void> {

@@ -1,7 +1,6 @@
 import type { FastifyBaseLogger } from 'fastify'
 import type { Config } from '../config.js'
 import { createSql, describeDatabaseUrl, type Sql } from './client.js'
-import { startEmbeddedPostgres } from './embedded/index.js'
 
 export interface Database {
   sql: Sql
@@ -22,6 +21,8 @@ export async function openDatabase (config: Config['database'], log: FastifyBase
     }
   }
 
+  // Loaded only here: the library starts work at import (it hooks the process's signals and exit, see embedded/cluster.ts).
+  const { startEmbeddedPostgres } = await import('./embedded/index.js')
   const embedded = await startEmbeddedPostgres({ dataDir: config.dataDir, port: config.embeddedPort, log })
   const sql = createSql(embedded.url, sqlOptions)
   return {

@@ -23,6 +23,13 @@ const CONNECTION_CODES = new Set([
   'ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'EHOSTUNREACH', 'ENOTFOUND'
 ])
 
+/**
+ * The database could not be opened or brought up to date for a reason the
+ * operator can fix (the embedded server's set-up, a migration): its message
+ * says what to do, and start-up prints it alone, without a stack trace.
+ */
+export class DatabaseSetupError extends Error {}
+
 export function isUniqueViolation (error: unknown, constraint?: string): boolean {
   return error instanceof postgres.PostgresError && error.code === UNIQUE_VIOLATION &&
     (constraint === undefined || error.constraint_name === constraint)

