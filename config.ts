@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto'
 import { isIP } from 'node:net'
 import { Type, type Static, type TSchema } from '@sinclair/typebox'
 import { Value } from '@sinclair/typebox/value'
-import { estimateSecretBits, MIN_SECRET_BITS } from './services/secret-strength.js'
+import { estimateSecretBits, MIN_SECRET_BITS } from './services/auth/secret-strength.js'
 
 const OWASP_ARGON2_MEMORY_KIB = 19_456
 const OWASP_ARGON2_TIME_COST = 2

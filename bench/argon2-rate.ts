@@ -1,5 +1,5 @@
 /** The raw argon2id verify rate: the ceiling of POST /auth/login on this machine. */
-import { createPasswordHasher, type Argon2Parameters } from '../services/passwords.js'
+import { createPasswordHasher, type Argon2Parameters } from '../services/auth/passwords.js'
 import { BENCH_PASSWORD } from './seed.js'
 import { round } from './support.js'
 

@@ -12,7 +12,7 @@
 import Fastify from 'fastify'
 import pino from 'pino'
 import { createSql } from '../db/client.js'
-import { createTasksRepository, type TaskPriority, type TaskStatus } from '../db/tasks-repository.js'
+import { createTasksRepository, type TaskPriority, type TaskStatus } from '../db/tasks/tasks-repository.js'
 
 function required (name: string): string {
   const value = process.env[name]

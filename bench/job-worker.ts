@@ -1,6 +1,6 @@
 /**
  * One worker instance of the job-queue benchmark, in a process of its own
- * (as each app instance is): taskforge's JobWorker, built as plugins/jobs.ts
+ * (as each app instance is): taskforge's JobWorker, built as plugins/jobs/index.ts
  * builds it (instrumented client, metrics on each outcome, LOG_LEVEL=warn),
  * or a pg-boss worker. It connects, says "ready" over IPC, starts working on
  * "go" and closes on "stop". Every job is a no-op.
@@ -13,8 +13,8 @@ import { createSql } from '../db/client.js'
 import { instrumentSql } from '../db/instrumented-sql.js'
 import { createQueryObserver } from '../observability/database.js'
 import { createMetrics } from '../observability/metrics.js'
-import { DONE_RETENTION_MS, RETRY_MAX_MS } from '../plugins/jobs.js'
-import { JobWorker } from '../services/jobs/worker.js'
+import { DONE_RETENTION_MS, RETRY_MAX_MS } from '../plugins/jobs/index.js'
+import { JobWorker } from '../plugins/jobs/worker.js'
 import { appJobSettings, BENCH_JOB_TYPE, benchCatalog, type JobWorkerSettings, type ParentMessage, type WorkerMessage } from './jobs.js'
 
 interface Instance {

@@ -20,7 +20,7 @@ import { instrumentSql } from '../db/instrumented-sql.js'
 import { migrate } from '../db/migrator.js'
 import { createQueryObserver } from '../observability/database.js'
 import { createMetrics } from '../observability/metrics.js'
-import { createJobQueue } from '../services/jobs/queue.js'
+import { createJobQueue } from '../plugins/jobs/queue.js'
 import { createDatabase, median, PROJECT_ROOT, round, say, track, watchDatabase, watchResources, type ResourceUse } from './support.js'
 
 export const BENCH_JOB_TYPE = 'bench-noop'

@@ -1,6 +1,6 @@
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client'
-import type { JobState } from '../db/jobs-repository.js'
-import type { JobOutcome } from '../services/jobs/worker.js'
+import type { JobState } from '../db/jobs/jobs-repository.js'
+import type { JobOutcome } from '../plugins/jobs/worker.js'
 
 const HTTP_SECONDS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10]
 const QUERY_SECONDS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 5]

@@ -1,5 +1,5 @@
 import fp from 'fastify-plugin'
-import { createMailer, type Mailer } from '../services/mail.js'
+import { createMailer, type Mailer } from '../services/mailer.js'
 
 declare module 'fastify' {
   interface FastifyInstance {

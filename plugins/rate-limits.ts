@@ -6,7 +6,7 @@ import { Redis } from 'ioredis'
 import { RateLimiterMemory, RateLimiterRedis, RateLimiterRes, type RateLimiterAbstract } from 'rate-limiter-flexible'
 import { TooManyRequestsError } from '../errors.js'
 import type { AppMetrics } from '../observability/metrics.js'
-import { normalizeEmail } from '../services/users.js'
+import { normalizeEmail } from '../services/auth/users.js'
 
 declare module 'fastify' {
   interface FastifyInstance {

@@ -1,6 +1,6 @@
 import type { FastifyPluginCallbackTypebox } from '@fastify/type-provider-typebox'
 import type { FastifyInstance } from 'fastify'
-import type { User } from '../../db/users-repository.js'
+import type { User } from '../../db/auth/users-repository.js'
 import { UnauthorizedError } from '../../errors.js'
 import { trimBodyStrings } from '../trim.js'
 import { noStore } from '../no-store.js'

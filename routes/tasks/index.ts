@@ -1,6 +1,6 @@
 import type { FastifyPluginCallbackTypebox } from '@fastify/type-provider-typebox'
 import type { FastifyReply, FastifyRequest } from 'fastify'
-import type { Task } from '../../db/tasks-repository.js'
+import type { Task } from '../../db/tasks/tasks-repository.js'
 import { NoContent } from '../shared-schemas.js'
 import { trimBodyStrings } from '../trim.js'
 import { etagOf, expectedVersions } from './preconditions.js'

@@ -1,5 +1,5 @@
 import { Type, type Static } from '@sinclair/typebox'
-import { TASK_PRIORITIES, TASK_STATUSES } from '../../db/tasks-repository.js'
+import { TASK_PRIORITIES, TASK_STATUSES } from '../../db/tasks/tasks-repository.js'
 import { DateTime, problemResponse, reference, StringEnum, Text } from '../shared-schemas.js'
 
 const Status = StringEnum(TASK_STATUSES)

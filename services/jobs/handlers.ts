@@ -1,9 +1,11 @@
 import type { FastifyBaseLogger } from 'fastify'
 import type { Sql } from '../../db/client.js'
 import type { Clock } from '../clock.js'
-import { welcomeEmail, type Mailer } from '../mail.js'
-import type { JobHandlers, jobCatalog } from './catalog.js'
+import type { JobHandlers } from '../../plugins/jobs/definitions.js'
+import type { Mailer } from '../mailer.js'
+import type { AppJobCatalog } from './catalog.js'
 import { purgeExpired } from './purge-expired.js'
+import { welcomeEmail } from './welcome-email.js'
 
 export interface JobHandlerDependencies {
   mailer: Mailer
@@ -13,7 +15,7 @@ export interface JobHandlerDependencies {
 }
 
 /** What each job of the app does. */
-export function createJobHandlers ({ mailer, sql, clock, log }: JobHandlerDependencies): JobHandlers<typeof jobCatalog> {
+export function createJobHandlers ({ mailer, sql, clock, log }: JobHandlerDependencies): JobHandlers<AppJobCatalog> {
   return {
     'welcome-email': async (payload) => {
       await mailer.send(welcomeEmail(payload))

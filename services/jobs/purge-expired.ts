@@ -1,7 +1,7 @@
 import type { FastifyBaseLogger } from 'fastify'
 import type { Sql } from '../../db/client.js'
-import { createIdempotencyRepository } from '../../db/idempotency-repository.js'
-import { createRefreshTokensRepository } from '../../db/refresh-tokens-repository.js'
+import { createIdempotencyRepository } from '../../db/tasks/idempotency-repository.js'
+import { createRefreshTokensRepository } from '../../db/auth/refresh-tokens-repository.js'
 
 /**
  * How long a dead refresh-token family (expired, or revoked at logout or on

@@ -2,9 +2,9 @@ import { Type } from '@sinclair/typebox'
 import pino from 'pino'
 import type { Test } from 'tap'
 import type { Sql } from '../../db/client.js'
-import type { Job } from '../../db/jobs-repository.js'
-import type { JobHandlers } from '../../services/jobs/catalog.js'
-import { JobWorker, type WorkerOptions } from '../../services/jobs/worker.js'
+import type { Job } from '../../db/jobs/jobs-repository.js'
+import type { JobHandlers } from '../../plugins/jobs/definitions.js'
+import { JobWorker, type WorkerOptions } from '../../plugins/jobs/worker.js'
 
 /** Job types for tests of the queue itself. */
 export const testCatalog = {

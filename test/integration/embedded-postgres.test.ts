@@ -17,7 +17,7 @@ import { EmbeddedPostgresError, startEmbeddedPostgres, type EmbeddedPostgres } f
 import { pathsFor } from '../../db/embedded/paths.js'
 import { findFreePort } from '../../db/embedded/processes.js'
 import { defaultMigrationsDirectory, migrate } from '../../db/migrator.js'
-import { createPasswordHasher } from '../../services/passwords.js'
+import { createPasswordHasher } from '../../services/auth/passwords.js'
 import { captureLogs, testConfig } from '../helpers/app.js'
 import { bearer, registerUser, type AuthResult } from '../helpers/auth.js'
 import { eventually } from '../helpers/jobs.js'

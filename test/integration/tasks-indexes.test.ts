@@ -1,6 +1,6 @@
 import t from 'tap'
-import { createTasksRepository, type TaskListQuery } from '../../db/tasks-repository.js'
-import { createUsersRepository } from '../../db/users-repository.js'
+import { createTasksRepository, type TaskListQuery } from '../../db/tasks/tasks-repository.js'
+import { createUsersRepository } from '../../db/auth/users-repository.js'
 import { createTestSql } from '../helpers/sql.js'
 
 interface PlanNode { 'Node Type': string; 'Relation Name'?: string; 'Index Name'?: string; Plans?: PlanNode[] }

@@ -1,6 +1,6 @@
 import t from 'tap'
-import { createTasksRepository, type Task, type TaskFields, type TaskListQuery, type TaskSort } from '../../db/tasks-repository.js'
-import { createUsersRepository } from '../../db/users-repository.js'
+import { createTasksRepository, type Task, type TaskFields, type TaskListQuery, type TaskSort } from '../../db/tasks/tasks-repository.js'
+import { createUsersRepository } from '../../db/auth/users-repository.js'
 import { createTestSql } from '../helpers/sql.js'
 
 const defaults: TaskFields = { title: 'Write report', description: '', status: 'todo', priority: 'medium', dueAt: null, tags: [] }

@@ -1,6 +1,6 @@
 import t from 'tap'
-import { createUsersRepository } from '../../db/users-repository.js'
-import { normalizeEmail } from '../../services/users.js'
+import { createUsersRepository } from '../../db/auth/users-repository.js'
+import { normalizeEmail } from '../../services/auth/users.js'
 import { createTestSql } from '../helpers/sql.js'
 
 t.test('usersRepository', async (t) => {

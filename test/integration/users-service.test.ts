@@ -1,7 +1,7 @@
 import pino from 'pino'
 import t from 'tap'
-import { createPasswordHasher } from '../../services/passwords.js'
-import { createUsersService } from '../../services/users.js'
+import { createPasswordHasher } from '../../services/auth/passwords.js'
+import { createUsersService } from '../../services/auth/users.js'
 import { createTestSql } from '../helpers/sql.js'
 
 const log = pino({ level: 'silent' })

@@ -1,6 +1,6 @@
 import { createDecoder, createSigner } from 'fast-jwt'
 import t from 'tap'
-import { createAccessTokens } from '../../services/access-tokens.js'
+import { createAccessTokens } from '../../services/auth/access-tokens.js'
 import { tamperSignature } from '../helpers/auth.js'
 
 const secret = 's'.repeat(48)

@@ -1,5 +1,5 @@
 import t from 'tap'
-import { retryDelayMs } from '../../services/jobs/backoff.js'
+import { retryDelayMs } from '../../plugins/jobs/backoff.js'
 
 const options = { baseMs: 1000, maxMs: 60_000 }
 

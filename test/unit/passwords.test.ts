@@ -1,5 +1,5 @@
 import t from 'tap'
-import { createPasswordHasher, isWeakerThan } from '../../services/passwords.js'
+import { createPasswordHasher, isWeakerThan } from '../../services/auth/passwords.js'
 
 const owasp = { memoryCost: 19_456, timeCost: 2, parallelism: 1 }
 

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto'
 import t from 'tap'
-import { estimateSecretBits, MIN_SECRET_BITS } from '../../services/secret-strength.js'
+import { estimateSecretBits, MIN_SECRET_BITS } from '../../services/auth/secret-strength.js'
 
 t.test('generated secrets pass, whatever the draw', async (t) => {
   const generators: Record<string, () => string> = {

@@ -1,7 +1,7 @@
 import t from 'tap'
 import { expectedVersions, etagOf } from '../../routes/tasks/preconditions.js'
-import { createTaskCursors } from '../../services/task-cursor.js'
-import { hashRequestBody, parseSort, reviveTask, toTaskChanges, toTaskFields } from '../../services/tasks.js'
+import { createTaskCursors } from '../../services/tasks/task-cursor.js'
+import { hashRequestBody, parseSort, reviveTask, toTaskChanges, toTaskFields } from '../../services/tasks/tasks.js'
 
 t.test('toTaskFields fills defaults and trims the title', async (t) => {
   t.same(toTaskFields({ title: '  Plan  ' }), { title: 'Plan', description: '', status: 'todo', priority: 'medium', dueAt: null, tags: [] })

@@ -1,10 +1,10 @@
 import fp from 'fastify-plugin'
-import { createJobsRepository } from '../db/jobs-repository.js'
-import { systemClock, type Clock } from '../services/clock.js'
-import { jobCatalog } from '../services/jobs/catalog.js'
-import { createJobHandlers } from '../services/jobs/handlers.js'
-import { createJobQueue, type JobQueue } from '../services/jobs/queue.js'
-import { JobWorker } from '../services/jobs/worker.js'
+import { createJobsRepository } from '../../db/jobs/jobs-repository.js'
+import { systemClock, type Clock } from '../../services/clock.js'
+import { jobCatalog } from '../../services/jobs/catalog.js'
+import { createJobHandlers } from '../../services/jobs/handlers.js'
+import { createJobQueue, type JobQueue } from './queue.js'
+import { JobWorker } from './worker.js'
 
 declare module 'fastify' {
   interface FastifyInstance {

@@ -1,6 +1,6 @@
 import type postgres from 'postgres'
-import type { Queryable } from './client.js'
-import { firstRow } from './rows.js'
+import type { Queryable } from '../client.js'
+import { firstRow } from '../rows.js'
 
 export const JOB_STATES = ['queued', 'running', 'done', 'dead'] as const
 export type JobState = typeof JOB_STATES[number]

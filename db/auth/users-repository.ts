@@ -1,8 +1,8 @@
-import { ConflictError } from '../errors.js'
-import type { Queryable } from './client.js'
-import { isUniqueViolation } from './errors.js'
-import { firstRow } from './rows.js'
-import { isUuid } from './uuid.js'
+import { ConflictError } from '../../errors.js'
+import type { Queryable } from '../client.js'
+import { isUniqueViolation } from '../errors.js'
+import { firstRow } from '../rows.js'
+import { isUuid } from '../uuid.js'
 
 export interface User {
   id: string
@@ -44,7 +44,7 @@ export function createUsersRepository (sql: Queryable) {
       }
     },
 
-    /** By the form normalizeEmail (services/users.ts) gives, which the unique index holds too (migration 0007). */
+    /** By the form normalizeEmail (services/auth/users.ts) gives, which the unique index holds too (migration 0007). */
     async findByNormalizedEmail (normalizedEmail: string): Promise<UserWithPasswordHash | null> {
       const [row] = await sql<UserWithPasswordHash[]>`
         select id, email, name, password_hash, created_at, updated_at

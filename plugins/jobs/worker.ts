@@ -4,11 +4,11 @@ import { context, SpanKind, trace, type Span, type Tracer } from '@opentelemetry
 import { suppressTracing } from '@opentelemetry/core'
 import type { FastifyBaseLogger } from 'fastify'
 import type { Sql } from '../../db/client.js'
-import { createJobsRepository, JOBS_CHANNEL, type Job } from '../../db/jobs-repository.js'
+import { createJobsRepository, JOBS_CHANNEL, type Job } from '../../db/jobs/jobs-repository.js'
 import { runInLogScope } from '../../observability/log-context.js'
 import { contextFromTraceparent, recordSpanFailure, traceLogFields } from '../../observability/tracing.js'
 import { retryDelayMs, type BackoffOptions } from './backoff.js'
-import type { JobCatalog, JobHandlers } from './catalog.js'
+import type { JobCatalog, JobHandlers } from './definitions.js'
 
 export type JobOutcome = 'succeeded' | 'retried' | 'dead'
 

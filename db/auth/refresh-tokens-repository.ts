@@ -1,5 +1,5 @@
-import type { Queryable } from './client.js'
-import { firstRow } from './rows.js'
+import type { Queryable } from '../client.js'
+import { firstRow } from '../rows.js'
 
 export type RevokeReason = 'logout' | 'reuse'
 

@@ -1,7 +1,7 @@
-import { NotFoundError, PreconditionFailedError } from '../errors.js'
-import type { Queryable } from './client.js'
-import { firstRow } from './rows.js'
-import { isUuid } from './uuid.js'
+import { NotFoundError, PreconditionFailedError } from '../../errors.js'
+import type { Queryable } from '../client.js'
+import { firstRow } from '../rows.js'
+import { isUuid } from '../uuid.js'
 
 export const TASK_STATUSES = ['todo', 'in_progress', 'done'] as const
 export const TASK_PRIORITIES = ['low', 'medium', 'high'] as const

@@ -1,6 +1,6 @@
 import { createSigner, createVerifier, TokenError, type VerifierOptions } from 'fast-jwt'
-import { UnauthorizedError } from '../errors.js'
-import type { Clock } from './clock.js'
+import { UnauthorizedError } from '../../errors.js'
+import type { Clock } from '../clock.js'
 
 // One algorithm, pinned on both sides: a token with alg "none", RS256 or any
 // other header is refused before its signature is even looked at.

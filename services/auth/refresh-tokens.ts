@@ -1,9 +1,9 @@
 import { createHash, randomBytes } from 'node:crypto'
 import type { FastifyBaseLogger } from 'fastify'
-import type { Sql } from '../db/client.js'
-import { createRefreshTokensRepository } from '../db/refresh-tokens-repository.js'
-import { UnauthorizedError } from '../errors.js'
-import type { Clock } from './clock.js'
+import type { Sql } from '../../db/client.js'
+import { createRefreshTokensRepository } from '../../db/auth/refresh-tokens-repository.js'
+import { UnauthorizedError } from '../../errors.js'
+import type { Clock } from '../clock.js'
 
 export interface RefreshTokenOptions {
   sql: Sql

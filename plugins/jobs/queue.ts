@@ -1,9 +1,9 @@
 import { Value } from '@sinclair/typebox/value'
 import type postgres from 'postgres'
 import type { Queryable } from '../../db/client.js'
-import { createJobsRepository } from '../../db/jobs-repository.js'
+import { createJobsRepository } from '../../db/jobs/jobs-repository.js'
 import { activeTraceparent } from '../../observability/tracing.js'
-import type { JobCatalog, JobPayload } from './catalog.js'
+import type { JobCatalog, JobPayload } from './definitions.js'
 
 export class InvalidJobError extends Error {
   override name = 'InvalidJobError'

@@ -1,13 +1,13 @@
 import { createHash } from 'node:crypto'
 import type { FastifyBaseLogger } from 'fastify'
-import type { Sql } from '../db/client.js'
-import { createIdempotencyRepository } from '../db/idempotency-repository.js'
+import type { Sql } from '../../db/client.js'
+import { createIdempotencyRepository } from '../../db/tasks/idempotency-repository.js'
 import {
   createTasksRepository, TASK_SORT_KEYS,
   type Task, type TaskChanges, type TaskFields, type TaskListQuery, type TaskSort, type TaskSortKey
-} from '../db/tasks-repository.js'
-import { BadRequestError, NotFoundError, UnprocessableError } from '../errors.js'
-import type { Clock } from './clock.js'
+} from '../../db/tasks/tasks-repository.js'
+import { BadRequestError, NotFoundError, UnprocessableError } from '../../errors.js'
+import type { Clock } from '../clock.js'
 import type { TaskCursors } from './task-cursor.js'
 
 const IDEMPOTENCY_WINDOW_MS = 24 * 3600 * 1000

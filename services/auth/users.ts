@@ -1,7 +1,7 @@
 import type { FastifyBaseLogger } from 'fastify'
-import type { Sql, TransactionSql } from '../db/client.js'
-import { createUsersRepository, type User } from '../db/users-repository.js'
-import { UnauthorizedError } from '../errors.js'
+import type { Sql, TransactionSql } from '../../db/client.js'
+import { createUsersRepository, type User } from '../../db/auth/users-repository.js'
+import { UnauthorizedError } from '../../errors.js'
 import type { PasswordHasher } from './passwords.js'
 
 export interface Registration {

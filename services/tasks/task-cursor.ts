@@ -1,7 +1,7 @@
 import { createHmac, timingSafeEqual } from 'node:crypto'
-import { TASK_PRIORITIES, type TaskPosition, type TaskPriority, type TaskSort } from '../db/tasks-repository.js'
-import { isUuid } from '../db/uuid.js'
-import { BadRequestError } from '../errors.js'
+import { TASK_PRIORITIES, type TaskPosition, type TaskPriority, type TaskSort } from '../../db/tasks/tasks-repository.js'
+import { isUuid } from '../../db/uuid.js'
+import { BadRequestError } from '../../errors.js'
 
 const SIGNATURE_BYTES = 16
 

@@ -1,5 +1,5 @@
 import type postgres from 'postgres'
-import type { Queryable } from './client.js'
+import type { Queryable } from '../client.js'
 
 export interface StoredResponse {
   requestHash: Buffer
