@@ -58,3 +58,25 @@ export function toDomainError (error: unknown): unknown {
   }
   return error
 }
+
+type Repository = Record<string, (...args: never[]) => Promise<unknown>>
+
+/**
+ * The repository with each method's PostgreSQL and driver errors turned into
+ * domain errors (toDomainError), at the boundary where SQL ends: services and
+ * the job worker see kinds of failure (conflict, unavailable, ...), never
+ * SQLSTATEs. Errors a method throws itself (NotFoundError, ...) pass as they are.
+ */
+export function withDomainErrors<R extends Repository> (repository: R): R {
+  const mapped: Record<string, unknown> = {}
+  for (const [name, method] of Object.entries(repository)) {
+    mapped[name] = async (...args: never[]) => {
+      try {
+        return await method(...args)
+      } catch (error) {
+        throw toDomainError(error)
+      }
+    }
+  }
+  return mapped as R
+}

@@ -97,10 +97,11 @@ export function contextFromTraceparent (traceparent: string | null): Context {
 /**
  * Marks a span as failed by an exception. Domain errors (not found, bad
  * credentials, ...) are answers, not failures: they are recorded as an
- * error.type but leave the span's status alone.
+ * error.type but leave the span's status alone. An unavailable database is a
+ * failure, though the repository made it a domain error too.
  */
 export function recordSpanFailure (span: Span, error: unknown): void {
-  if (error instanceof DomainError) {
+  if (error instanceof DomainError && error.kind !== 'unavailable') {
     span.setAttribute(ATTR_ERROR_TYPE, error.kind)
     return
   }

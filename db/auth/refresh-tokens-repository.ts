@@ -1,4 +1,5 @@
 import type { Queryable } from '../client.js'
+import { withDomainErrors } from '../errors.js'
 import { firstRow } from '../rows.js'
 
 export type RevokeReason = 'logout' | 'reuse'
@@ -18,7 +19,7 @@ export type RefreshTokensRepository = ReturnType<typeof createRefreshTokensRepos
 
 /** SQL for refresh tokens and their families. Tokens arrive already hashed. */
 export function createRefreshTokensRepository (sql: Queryable) {
-  return {
+  return withDomainErrors({
     async createFamily (userId: string, tokenHash: Buffer, createdAt: Date, expiresAt: Date): Promise<string> {
       const rows = await sql<{ id: string }[]>`
         insert into refresh_token_families (user_id, created_at, expires_at) values (${userId}, ${createdAt}, ${expiresAt}) returning id`
@@ -69,5 +70,5 @@ export function createRefreshTokensRepository (sql: Queryable) {
           limit ${limit})`
       return result.count
     }
-  }
+  })
 }

@@ -1,6 +1,6 @@
 import { ConflictError } from '../../errors.js'
 import type { Queryable } from '../client.js'
-import { isUniqueViolation } from '../errors.js'
+import { isUniqueViolation, withDomainErrors } from '../errors.js'
 import { firstRow } from '../rows.js'
 import { isUuid } from '../uuid.js'
 
@@ -30,7 +30,7 @@ export class EmailTakenError extends ConflictError {
 export type UsersRepository = ReturnType<typeof createUsersRepository>
 
 export function createUsersRepository (sql: Queryable) {
-  return {
+  return withDomainErrors({
     async create (user: NewUser): Promise<User> {
       try {
         const rows = await sql<User[]>`
@@ -62,7 +62,7 @@ export function createUsersRepository (sql: Queryable) {
         select id, email, name, created_at, updated_at from users where id = ${id}`
       return row === undefined ? null : toUser(row)
     }
-  }
+  })
 }
 
 function toUser (row: User): User {

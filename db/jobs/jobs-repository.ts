@@ -1,5 +1,6 @@
 import type postgres from 'postgres'
 import type { Queryable } from '../client.js'
+import { withDomainErrors } from '../errors.js'
 import { firstRow } from '../rows.js'
 
 export const JOB_STATES = ['queued', 'running', 'done', 'dead'] as const
@@ -48,7 +49,7 @@ export type JobsRepository = ReturnType<typeof createJobsRepository>
 
 /** The SQL of the job queue. Times come from the database clock, shared by every instance. */
 export function createJobsRepository (sql: Queryable) {
-  return {
+  return withDomainErrors({
     /**
      * Inserts with the caller's client: inside their transaction, the job commits or rolls back with their work.
      * The notification rides in the same statement (one round trip), so it too is sent only if that transaction commits.
@@ -169,5 +170,5 @@ export function createJobsRepository (sql: Queryable) {
           (select count(*) from jobs where state = 'dead')::int as dead`
       return firstRow(rows)
     }
-  }
+  })
 }

@@ -1,5 +1,6 @@
 import type postgres from 'postgres'
 import type { Queryable } from '../client.js'
+import { withDomainErrors } from '../errors.js'
 
 export interface StoredResponse {
   requestHash: Buffer
@@ -11,7 +12,7 @@ export type IdempotencyRepository = ReturnType<typeof createIdempotencyRepositor
 
 /** First answers to Idempotency-Keys, per user. Use inside the transaction that does the work. */
 export function createIdempotencyRepository (sql: Queryable) {
-  return {
+  return withDomainErrors({
     /**
      * Claims (user, key) for this transaction. Returns null when the claim is
      * ours; otherwise the answer stored by whoever claimed it first (waiting
@@ -48,5 +49,5 @@ export function createIdempotencyRepository (sql: Queryable) {
           select user_id, key from idempotency_keys where expires_at <= ${now} limit ${limit})`
       return result.count
     }
-  }
+  })
 }

@@ -1,5 +1,6 @@
 import { NotFoundError, PreconditionFailedError } from '../../errors.js'
 import type { Queryable } from '../client.js'
+import { withDomainErrors } from '../errors.js'
 import { firstRow } from '../rows.js'
 import { isUuid } from '../uuid.js'
 
@@ -67,6 +68,41 @@ const SORT_COLUMNS: Record<TaskSortKey, string> = {
 
 export type TasksRepository = ReturnType<typeof createTasksRepository>
 
+function keysetCondition (sql: Queryable, sort: TaskSort, after: TaskPosition) {
+  const column = sql(SORT_COLUMNS[sort.key])
+  const beyond = sort.direction === 'asc' ? sql`>` : sql`<`
+  if (sort.key !== 'dueAt') return sql`(${column}, id) ${beyond} (${after.value}, ${after.id})`
+  // Tasks without a due date come last in both directions.
+  return after.value === null
+    ? sql`(due_at is null and id ${beyond} ${after.id})`
+    : sql`((due_at, id) ${beyond} (${after.value}, ${after.id}) or due_at is null)`
+}
+
+function orderBy (sql: Queryable, sort: TaskSort) {
+  const direction = sort.direction === 'asc' ? sql`asc` : sql`desc`
+  const nulls = sort.key === 'dueAt' ? sql`nulls last` : sql``
+  return sql`order by ${sql(SORT_COLUMNS[sort.key])} ${direction} ${nulls}, id ${direction}`
+}
+
+/** A page of a user's tasks as a statement not yet sent: listByUser runs it, tests EXPLAIN it. */
+export function taskListStatement (sql: Queryable, userId: string, query: TaskListQuery) {
+  const conditions = [sql`user_id = ${userId}`]
+  if (query.statuses?.length) conditions.push(sql`status = any(${query.statuses}::task_status[])`)
+  if (query.priorities?.length) conditions.push(sql`priority = any(${query.priorities}::task_priority[])`)
+  if (query.tags?.length) conditions.push(sql`tags @> ${query.tags}::text[]`)
+  if (query.search !== undefined && query.search !== '') {
+    const pattern = `%${query.search.replace(/[\\%_]/g, '\\$&')}%`
+    conditions.push(sql`(title ilike ${pattern} or description ilike ${pattern})`)
+  }
+  if (query.dueBefore !== undefined) conditions.push(sql`due_at < ${query.dueBefore}`)
+  if (query.dueAfter !== undefined) conditions.push(sql`due_at > ${query.dueAfter}`)
+  if (query.after !== undefined) conditions.push(keysetCondition(sql, query.sort, query.after))
+  const where = conditions.reduce((all, condition) => sql`${all} and ${condition}`)
+
+  // One extra row says whether another page follows.
+  return sql<Task[]>`select * from tasks where ${where} ${orderBy(sql, query.sort)} limit ${query.limit + 1}`
+}
+
 export function createTasksRepository (sql: Queryable) {
   /** `and version = any($n)` when the caller holds versions (If-Match), nothing otherwise. */
   const versionGuard = (expectedVersions: number[] | undefined) =>
@@ -78,42 +114,7 @@ export function createTasksRepository (sql: Queryable) {
     throw row === undefined ? new NotFoundError('Task not found') : new PreconditionFailedError()
   }
 
-  function keysetCondition (sort: TaskSort, after: TaskPosition) {
-    const column = sql(SORT_COLUMNS[sort.key])
-    const beyond = sort.direction === 'asc' ? sql`>` : sql`<`
-    if (sort.key !== 'dueAt') return sql`(${column}, id) ${beyond} (${after.value}, ${after.id})`
-    // Tasks without a due date come last in both directions.
-    return after.value === null
-      ? sql`(due_at is null and id ${beyond} ${after.id})`
-      : sql`((due_at, id) ${beyond} (${after.value}, ${after.id}) or due_at is null)`
-  }
-
-  function orderBy (sort: TaskSort) {
-    const direction = sort.direction === 'asc' ? sql`asc` : sql`desc`
-    const nulls = sort.key === 'dueAt' ? sql`nulls last` : sql``
-    return sql`order by ${sql(SORT_COLUMNS[sort.key])} ${direction} ${nulls}, id ${direction}`
-  }
-
-  /** The list statement, not yet sent: listByUser runs it, tests EXPLAIN it. */
-  function listStatement (userId: string, query: TaskListQuery) {
-    const conditions = [sql`user_id = ${userId}`]
-    if (query.statuses?.length) conditions.push(sql`status = any(${query.statuses}::task_status[])`)
-    if (query.priorities?.length) conditions.push(sql`priority = any(${query.priorities}::task_priority[])`)
-    if (query.tags?.length) conditions.push(sql`tags @> ${query.tags}::text[]`)
-    if (query.search !== undefined && query.search !== '') {
-      const pattern = `%${query.search.replace(/[\\%_]/g, '\\$&')}%`
-      conditions.push(sql`(title ilike ${pattern} or description ilike ${pattern})`)
-    }
-    if (query.dueBefore !== undefined) conditions.push(sql`due_at < ${query.dueBefore}`)
-    if (query.dueAfter !== undefined) conditions.push(sql`due_at > ${query.dueAfter}`)
-    if (query.after !== undefined) conditions.push(keysetCondition(query.sort, query.after))
-    const where = conditions.reduce((all, condition) => sql`${all} and ${condition}`)
-
-    // One extra row says whether another page follows.
-    return sql<Task[]>`select * from tasks where ${where} ${orderBy(query.sort)} limit ${query.limit + 1}`
-  }
-
-  return {
+  return withDomainErrors({
     async create (userId: string, fields: TaskFields): Promise<Task> {
       const rows = await sql<Task[]>`
         insert into tasks (user_id, title, description, status, priority, due_at, tags, completed_at)
@@ -130,10 +131,8 @@ export function createTasksRepository (sql: Queryable) {
       return row ?? null
     },
 
-    listStatement,
-
     async listByUser (userId: string, query: TaskListQuery): Promise<TaskPage> {
-      const rows = await listStatement(userId, query)
+      const rows = await taskListStatement(sql, userId, query)
       const items = rows.slice(0, query.limit)
       const lastItem = items.at(-1)
       const last = rows.length > query.limit && lastItem !== undefined
@@ -170,5 +169,5 @@ export function createTasksRepository (sql: Queryable) {
         delete from tasks where id = ${id} and user_id = ${userId} ${versionGuard(expectedVersions)} returning *`
       return rows[0] ?? explainMissedWrite(userId, id)
     }
-  }
+  })
 }

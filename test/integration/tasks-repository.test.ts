@@ -1,6 +1,9 @@
+import pino from 'pino'
 import t from 'tap'
-import { createTasksRepository, type Task, type TaskFields, type TaskListQuery, type TaskSort } from '../../db/tasks/tasks-repository.js'
 import { createUsersRepository } from '../../db/auth/users-repository.js'
+import { createSql } from '../../db/client.js'
+import { createIdempotencyRepository } from '../../db/tasks/idempotency-repository.js'
+import { createTasksRepository, type Task, type TaskFields, type TaskListQuery, type TaskSort } from '../../db/tasks/tasks-repository.js'
 import { createTestSql } from '../helpers/sql.js'
 
 const defaults: TaskFields = { title: 'Write report', description: '', status: 'todo', priority: 'medium', dueAt: null, tags: [] }
@@ -172,4 +175,18 @@ t.test('listByUser: keyset paging, sorts and filters', async (t) => {
     t.same([...ids].sort(), all.map((task) => task.id).sort(), 'every task that existed is visited')
     t.notOk(ids.includes(added.id), 'the newer task sorts before the cursor, on a page already read')
   })
+})
+
+t.test('repositories answer domain errors, not PostgreSQL\'s: what services and the job worker see', async (t) => {
+  const sql = await createTestSql(t)
+  const tasks = createTasksRepository(sql)
+  await t.rejects(tasks.create('00000000-0000-4000-8000-000000000000', defaults), { name: 'ConflictError', kind: 'conflict', cause: { code: '23503' } },
+    'a task of a user that does not exist breaks a foreign key')
+  const idempotencyKeys = createIdempotencyRepository(sql)
+  await t.rejects(idempotencyKeys.saveResponse('00000000-0000-4000-8000-000000000000', 'key', 201, 'nul \u0000 in jsonb'), { name: 'BadRequestError', kind: 'bad-request' },
+    'text PostgreSQL cannot store')
+  const unreachable = createSql('postgres://taskforge@127.0.0.1:1/none', { poolMax: 1, statementTimeoutMs: 1000, log: pino({ level: 'silent' }) })
+  t.teardown(() => unreachable.end())
+  await t.rejects(createUsersRepository(unreachable).findById('00000000-0000-4000-8000-000000000000'), { name: 'UnavailableError', kind: 'unavailable', cause: { code: 'ECONNREFUSED' } },
+    'a database that does not answer')
 })
