@@ -83,8 +83,8 @@ export async function buildApp (config: Config, options: BuildAppOptions = {}): 
   await app.register(db, { sql: options.sql })
   await app.register(mailer)
   await app.register(jobs, { clock: options.clock })
+  await app.register(auth, { clock: options.clock })
   await app.register(services, { clock: options.clock })
-  await app.register(auth)
   await app.register(rateLimits)
 
   await app.register(healthRoutes)

@@ -20,8 +20,7 @@ export default fp<ServicesPluginOptions>((app, options, done) => {
     config: app.config,
     log: app.observability.log,
     clock: options.clock ?? systemClock,
-    jobs: app.jobs,
     tracer: app.observability.tracer
   }))
   done()
-}, { name: 'services', dependencies: ['config', 'observability', 'db', 'jobs'] })
+}, { name: 'services', dependencies: ['config', 'observability', 'db'] })

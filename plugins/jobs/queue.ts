@@ -18,6 +18,11 @@ export interface EnqueueOptions {
 
 export type JobQueue<C extends JobCatalog> = ReturnType<typeof createJobQueue<C>>
 
+/** Enqueues through one client, a transaction: the jobs commit or roll back with that transaction's work. */
+export interface JobEnqueuer<C extends JobCatalog> {
+  enqueue: <T extends keyof C & string>(type: T, payload: JobPayload<C, T>, options?: Omit<EnqueueOptions, 'sql'>) => Promise<string>
+}
+
 export interface JobQueueOptions {
   sql: Queryable
   maxAttempts: number
@@ -31,21 +36,28 @@ export interface JobQueueOptions {
  * so that its run continues the enqueuing request's trace.
  */
 export function createJobQueue<C extends JobCatalog> (catalog: C, defaults: JobQueueOptions) {
+  async function enqueue<T extends keyof C & string> (type: T, payload: JobPayload<C, T>, options: EnqueueOptions = {}): Promise<string> {
+    const definition = catalog[type]
+    if (definition === undefined) throw new InvalidJobError(`unknown job type "${type}"`)
+    const problem = Value.Errors(definition.payload, payload).First()
+    if (problem !== undefined) throw new InvalidJobError(`bad payload for job "${type}": ${problem.path || '/'} ${problem.message}`)
+    const id = await createJobsRepository(options.sql ?? defaults.sql).enqueue({
+      type,
+      payload: payload as postgres.JSONValue,
+      maxAttempts: definition.maxAttempts ?? defaults.maxAttempts,
+      traceparent: activeTraceparent(),
+      ...(options.runAt === undefined ? {} : { runAt: options.runAt })
+    })
+    defaults.onEnqueued?.(type)
+    return id
+  }
+
   return {
-    async enqueue<T extends keyof C & string> (type: T, payload: JobPayload<C, T>, options: EnqueueOptions = {}): Promise<string> {
-      const definition = catalog[type]
-      if (definition === undefined) throw new InvalidJobError(`unknown job type "${type}"`)
-      const problem = Value.Errors(definition.payload, payload).First()
-      if (problem !== undefined) throw new InvalidJobError(`bad payload for job "${type}": ${problem.path || '/'} ${problem.message}`)
-      const id = await createJobsRepository(options.sql ?? defaults.sql).enqueue({
-        type,
-        payload: payload as postgres.JSONValue,
-        maxAttempts: definition.maxAttempts ?? defaults.maxAttempts,
-        traceparent: activeTraceparent(),
-        ...(options.runAt === undefined ? {} : { runAt: options.runAt })
-      })
-      defaults.onEnqueued?.(type)
-      return id
+    enqueue,
+
+    /** The queue as a unit of work hands it out: enqueue writes through `sql`, the work's transaction. */
+    within (sql: Queryable): JobEnqueuer<C> {
+      return { enqueue: (type, payload, options = {}) => enqueue(type, payload, { ...options, sql }) }
     },
 
     /**

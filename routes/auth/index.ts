@@ -8,12 +8,12 @@ import { NoContent } from '../shared-schemas.js'
 import { AuthResultSchema, LoginBody, problems, RefreshBody, RegisterBody, UserSchema } from './schemas.js'
 
 function authResult (app: FastifyInstance, user: User, refreshToken: string) {
-  const access = app.services.accessTokens.issue(user.id)
+  const access = app.auth.accessTokens.issue(user.id)
   return { user, accessToken: access.token, refreshToken, tokenType: 'Bearer' as const, expiresIn: access.expiresIn }
 }
 
 const authRoutes: FastifyPluginCallbackTypebox = (app, _options, done) => {
-  const { users, refreshTokens } = app.services
+  const { users, refreshTokens } = app.auth
   app.addSchema(UserSchema)
   app.addSchema(AuthResultSchema)
 

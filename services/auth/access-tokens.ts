@@ -1,4 +1,5 @@
-import { createSigner, createVerifier, TokenError, type VerifierOptions } from 'fast-jwt'
+import type { FastifyJWTOptions, JWT } from '@fastify/jwt'
+import { TokenError } from 'fast-jwt'
 import { UnauthorizedError } from '../../errors.js'
 import type { Clock } from '../clock.js'
 
@@ -13,8 +14,42 @@ const VERIFIED_TOKENS_CACHED = 10_000
 // How far in the future an iat may lie: room for the clocks of two instances to disagree, and no more.
 const ISSUED_AT_LEEWAY_SECONDS = 60
 
+/** What an access token says (fast-jwt adds exp, iss and aud as it signs). */
+export interface AccessTokenClaims {
+  sub: string
+  typ: typeof ACCESS
+  iat: number
+}
+
+/**
+ * @fastify/jwt's options for access tokens (plugins/auth.ts registers it with
+ * them): HS256 only, iss and aud set and required, a lifetime of ttlSeconds.
+ */
+export function accessTokenJwtOptions (secret: string, ttlSeconds: number): FastifyJWTOptions {
+  return {
+    secret,
+    // Numbers are seconds to @fastify/jwt.
+    sign: { algorithm: ALGORITHM, iss: ISSUER, aud: AUDIENCE, expiresIn: ttlSeconds },
+    verify: {
+      algorithms: [ALGORITHM],
+      // allowedIss and allowedAud judge the claims only when they are present: requiredClaims makes them present.
+      allowedIss: ISSUER,
+      allowedAud: AUDIENCE,
+      requiredClaims: ['sub', 'typ', 'iat', 'exp', 'iss', 'aud'],
+      // Refuses a token issued longer ago than we let any live; it also bounds how long a verdict stays cached.
+      maxAge: ttlSeconds,
+      // A client sends the same token with every request for its lifetime: fast-jwt remembers each verdict
+      // (never past the token's exp, nor iat + maxAge) and skips the HMAC and the decoding next time. Its own
+      // cache key (a SHA-256 of the token) costs about 2 µs a hit against 0.1 µs for the token itself, but any
+      // custom key makes fast-jwt warn of a security risk at every start. Bounded: an LRU of VERIFIED_TOKENS_CACHED.
+      cache: VERIFIED_TOKENS_CACHED
+    }
+  }
+}
+
 export interface AccessTokenOptions {
-  secret: string
+  /** app.jwt: @fastify/jwt registered with accessTokenJwtOptions. */
+  jwt: Pick<JWT, 'sign' | 'verify'>
   ttlSeconds: number
   clock: Clock
 }
@@ -27,41 +62,24 @@ export interface IssuedAccessToken {
 
 export type AccessTokens = ReturnType<typeof createAccessTokens>
 
-/** Short-lived JWTs that name a user (`sub`) and say what they are for (`typ: access`). */
-export function createAccessTokens ({ secret, ttlSeconds, clock }: AccessTokenOptions) {
-  const sign = createSigner({ key: secret, algorithm: ALGORITHM, iss: ISSUER, aud: AUDIENCE, expiresIn: ttlSeconds * 1000 })
-  const verifierOptions = {
-    key: secret,
-    algorithms: [ALGORITHM],
-    // allowedIss and allowedAud judge the claims only when they are present: requiredClaims makes them present.
-    allowedIss: ISSUER,
-    allowedAud: AUDIENCE,
-    requiredClaims: ['sub', 'typ', 'iat', 'exp', 'iss', 'aud'],
-    // Refuses a token issued longer ago than we let any live; it also bounds how long a verdict stays cached.
-    maxAge: ttlSeconds * 1000
-  } satisfies Partial<VerifierOptions> & { key: string }
-  // A client sends the same token with every request for its lifetime: fast-jwt remembers each verdict
-  // (never past the token's exp, nor iat + maxAge) and skips the HMAC and the decoding next time. Its own
-  // cache key (a SHA-256 of the token) costs about 2 µs a hit against 0.1 µs for the token itself, but any
-  // custom key makes fast-jwt warn of a security risk at every start. Bounded: an LRU of VERIFIED_TOKENS_CACHED.
-  const cached = { cache: VERIFIED_TOKENS_CACHED }
-  // fast-jwt reads an injected time once per verifier; a verifier per call keeps an injected clock honest.
-  const systemVerifier = clock === Date.now ? createVerifier({ ...verifierOptions, ...cached }) : undefined
-  const verifierNow = () => systemVerifier ?? createVerifier({ ...verifierOptions, clockTimestamp: clock() })
+/** Short-lived JWTs that name a user (`sub`) and say what they are for (`typ: access`), signed and checked by @fastify/jwt. */
+export function createAccessTokens ({ jwt, ttlSeconds, clock }: AccessTokenOptions) {
+  // fast-jwt reads an injected time once per verifier: with a clock of their own, tests get a verifier per call (and no cache).
+  const verifyOptions = clock === Date.now ? undefined : () => ({ clockTimestamp: clock(), cache: false })
 
   return {
     issue (userId: string): IssuedAccessToken {
-      const claims: Record<string, unknown> = { sub: userId, typ: ACCESS, iat: Math.floor(clock() / 1000) }
-      return { token: sign(claims), expiresIn: ttlSeconds }
+      return { token: jwt.sign({ sub: userId, typ: ACCESS, iat: Math.floor(clock() / 1000) }), expiresIn: ttlSeconds }
     },
 
     /** The user id of a valid access token; UnauthorizedError for anything else. */
     verify (token: string): { userId: string } {
       let claims: Record<string, unknown>
       try {
-        claims = verifierNow()(token) as Record<string, unknown>
+        claims = jwt.verify<Record<string, unknown>>(token, verifyOptions?.())
       } catch (error) {
-        const expired = error instanceof TokenError && error.code === TokenError.codes.expired
+        // By code, not class: @fastify/jwt may bring a fast-jwt of its own.
+        const expired = error instanceof Error && 'code' in error && error.code === TokenError.codes.expired
         throw new UnauthorizedError(expired ? 'The access token has expired' : 'The access token is invalid')
       }
       if (claims.typ !== ACCESS || typeof claims.sub !== 'string' || !withinLifetime(claims, ttlSeconds, clock())) {

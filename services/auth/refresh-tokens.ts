@@ -1,12 +1,13 @@
 import { createHash, randomBytes } from 'node:crypto'
 import type { FastifyBaseLogger } from 'fastify'
-import type { Sql } from '../../db/client.js'
-import { createRefreshTokensRepository } from '../../db/auth/refresh-tokens-repository.js'
+import type { RefreshTokensRepository } from '../../db/auth/refresh-tokens-repository.js'
+import type { UnitOfWork } from '../../db/transaction.js'
 import { UnauthorizedError } from '../../errors.js'
 import type { Clock } from '../clock.js'
 
 export interface RefreshTokenOptions {
-  sql: Sql
+  /** Every change to a family runs in a transaction of its own. */
+  inTransaction: UnitOfWork<{ refreshTokens: RefreshTokensRepository }>
   ttlSeconds: number
   /** REFRESH_TOKEN_MAX_AGE: no token of a family outlives the family's login by more than this. */
   maxAgeSeconds: number
@@ -41,7 +42,7 @@ const SESSION_ENDED = 'The session has reached its maximum age; log in again'
  * rotated, so a stolen session cannot be kept alive forever. Dead families are
  * deleted by the purge job (services/jobs/purge-expired.ts).
  */
-export function createRefreshTokens ({ sql, ttlSeconds, maxAgeSeconds, clock, log }: RefreshTokenOptions) {
+export function createRefreshTokens ({ inTransaction, ttlSeconds, maxAgeSeconds, clock, log }: RefreshTokenOptions) {
   const sessionEnd = (familyCreatedAt: Date) => new Date(familyCreatedAt.getTime() + maxAgeSeconds * 1000)
   // A token lives ttlSeconds, but never past the end of its family.
   const expiresAt = (now: Date, familyCreatedAt: Date) =>
@@ -53,7 +54,7 @@ export function createRefreshTokens ({ sql, ttlSeconds, maxAgeSeconds, clock, lo
       const token = newToken()
       const now = new Date(clock())
       // The family and its first token: both or neither.
-      await sql.begin((tx) => createRefreshTokensRepository(tx).createFamily(userId, hashToken(token), now, expiresAt(now, now)))
+      await inTransaction(({ refreshTokens }) => refreshTokens.createFamily(userId, hashToken(token), now, expiresAt(now, now)))
       return token
     },
 
@@ -61,8 +62,7 @@ export function createRefreshTokens ({ sql, ttlSeconds, maxAgeSeconds, clock, lo
       const now = new Date(clock())
       const next = newToken()
       // The family row stays locked from the read to the commit: of two concurrent uses of one token, only the first rotates.
-      const outcome = await sql.begin(async (tx) => {
-        const repository = createRefreshTokensRepository(tx)
+      const outcome = await inTransaction(async ({ refreshTokens: repository }) => {
         const record = await repository.findAndLockFamily(hashToken(token))
         if (record === null) return { kind: 'unknown' } as const
         if (record.familyRevokedAt !== null) return { kind: 'revoked' } as const
@@ -92,8 +92,7 @@ export function createRefreshTokens ({ sql, ttlSeconds, maxAgeSeconds, clock, lo
     /** Logout: revokes the family of a live token. Spent, expired (or past the session's end) or unknown tokens are refused like a refresh would. */
     async revoke (token: string): Promise<void> {
       const now = new Date(clock())
-      const outcome = await sql.begin(async (tx) => {
-        const repository = createRefreshTokensRepository(tx)
+      const outcome = await inTransaction(async ({ refreshTokens: repository }) => {
         const record = await repository.findAndLockFamily(hashToken(token))
         if (record === null || record.familyRevokedAt !== null || record.expiresAt <= now || sessionEnd(record.familyCreatedAt) <= now) return 'invalid' as const
         await repository.revokeFamily(record.familyId, record.spentAt === null ? 'logout' : 'reuse', now)

@@ -1,7 +1,9 @@
 import type { FastifyBaseLogger } from 'fastify'
-import type { Sql, TransactionSql } from '../../db/client.js'
-import { createUsersRepository, type User } from '../../db/auth/users-repository.js'
+import type { UsersRepository, User } from '../../db/auth/users-repository.js'
+import type { UnitOfWork } from '../../db/transaction.js'
 import { UnauthorizedError } from '../../errors.js'
+import type { JobEnqueuer } from '../../plugins/jobs/queue.js'
+import type { AppJobCatalog } from '../jobs/catalog.js'
 import type { PasswordHasher } from './passwords.js'
 
 export interface Registration {
@@ -11,14 +13,12 @@ export interface Registration {
   name: string | null
 }
 
-/** Work that must commit or roll back with the new user row (the welcome email's job, for one). */
-export type OnUserRegistered = (tx: TransactionSql, user: User) => Promise<void>
-
 export interface UsersServiceOptions {
-  sql: Sql
+  users: UsersRepository
+  /** A registration's writes: the user and the job of their welcome email commit together, or neither does. */
+  inTransaction: UnitOfWork<{ users: UsersRepository; jobs: JobEnqueuer<AppJobCatalog> }>
   passwords: PasswordHasher
   log: FastifyBaseLogger
-  onRegistered?: OnUserRegistered
 }
 
 export type UsersService = ReturnType<typeof createUsersService>
@@ -37,17 +37,15 @@ export function normalizeEmail (email: string): string {
   return email.trim().replace(/[A-Z]+/g, (capitals) => capitals.toLowerCase())
 }
 
-export function createUsersService ({ sql, passwords, log, onRegistered }: UsersServiceOptions) {
-  const users = createUsersRepository(sql)
-
+export function createUsersService ({ users, inTransaction, passwords, log }: UsersServiceOptions) {
   return {
-    /** Creates the account; EmailTakenError when the address is in use in any letter case. */
+    /** Creates the account and queues its welcome email; EmailTakenError when the address is in use in any letter case. */
     async register (registration: Registration): Promise<User> {
       // Hash before the transaction: it takes tens of milliseconds and needs no lock.
       const passwordHash = await passwords.hash(registration.password)
-      const user = await sql.begin(async (tx) => {
-        const created = await createUsersRepository(tx).create({ email: registration.email, passwordHash, name: registration.name })
-        await onRegistered?.(tx, created)
+      const user = await inTransaction(async ({ users, jobs }) => {
+        const created = await users.create({ email: registration.email, passwordHash, name: registration.name })
+        await jobs.enqueue('welcome-email', { userId: created.id, email: created.email, name: created.name })
         return created
       })
       log.info({ userId: user.id }, 'user registered')

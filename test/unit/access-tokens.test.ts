@@ -1,6 +1,9 @@
+import fastifyJwt from '@fastify/jwt'
 import { createDecoder, createSigner } from 'fast-jwt'
-import t from 'tap'
-import { createAccessTokens } from '../../services/auth/access-tokens.js'
+import Fastify from 'fastify'
+import t, { type Test } from 'tap'
+import { accessTokenJwtOptions, createAccessTokens } from '../../services/auth/access-tokens.js'
+import type { Clock } from '../../services/clock.js'
 import { tamperSignature } from '../helpers/auth.js'
 
 const secret = 's'.repeat(48)
@@ -24,9 +27,18 @@ function sign ({ claims = ACCESS_CLAIMS, key = secret, algorithm = 'HS256', iss 
     : createSigner({ key, algorithm, iss, aud, expiresIn })(claims)
 }
 
+/** The access tokens as plugins/auth.ts makes them: on @fastify/jwt, registered with our options, here on a bare instance. */
+async function accessTokens (t: Test, ttlSeconds: number, clock: Clock) {
+  const app = Fastify()
+  await app.register(fastifyJwt, accessTokenJwtOptions(secret, ttlSeconds))
+  await app.ready()
+  t.teardown(() => app.close())
+  return createAccessTokens({ jwt: app.jwt, ttlSeconds, clock })
+}
+
 t.test('issue and verify', async (t) => {
   let now = 1_800_000_000_000
-  const tokens = createAccessTokens({ secret, ttlSeconds: 900, clock: () => now })
+  const tokens = await accessTokens(t, 900, () => now)
   const { token, expiresIn } = tokens.issue('user-1')
   t.equal(expiresIn, 900)
   const header = JSON.parse(Buffer.from(token.split('.')[0] ?? '', 'base64url').toString()) as Record<string, unknown>
@@ -41,7 +53,7 @@ t.test('issue and verify', async (t) => {
 })
 
 t.test('refuses what is not our access token', async (t) => {
-  const tokens = createAccessTokens({ secret, ttlSeconds: 900, clock: Date.now })
+  const tokens = await accessTokens(t, 900, Date.now)
   const refused = { name: 'UnauthorizedError', kind: 'unauthorized' }
   // The control: each case below differs from this token in one thing only, so each fails for its own reason.
   t.same(tokens.verify(sign()), { userId: 'u' }, 'a token like ours is accepted')
@@ -61,7 +73,7 @@ t.test('refuses what is not our access token', async (t) => {
 })
 
 t.test('no token lives longer than one we issue', async (t) => {
-  const tokens = createAccessTokens({ secret, ttlSeconds: 900, clock: Date.now })
+  const tokens = await accessTokens(t, 900, Date.now)
   const refused = { name: 'UnauthorizedError', kind: 'unauthorized' }
   const nowSeconds = Math.floor(Date.now() / 1000)
   t.same(tokens.verify(sign({ expiresIn: 900_000 })), { userId: 'u' }, 'the configured lifetime is accepted')
@@ -77,14 +89,14 @@ t.test('no token lives longer than one we issue', async (t) => {
 
 t.test('the injected clock judges lifetimes too', async (t) => {
   const now = 1_800_000_000_000
-  const tokens = createAccessTokens({ secret, ttlSeconds: 900, clock: () => now })
+  const tokens = await accessTokens(t, 900, () => now)
   const at = (iatSeconds: number, expiresIn: number) => createSigner({ key: secret, iss: 'taskforge', aud: 'taskforge-api', expiresIn })({ ...ACCESS_CLAIMS, iat: iatSeconds })
   t.same(tokens.verify(at(now / 1000 - 10, 900_000)), { userId: 'u' })
   t.throws(() => tokens.verify(at(now / 1000 + 3600, 900_000)), { name: 'UnauthorizedError' }, 'issued an hour after the injected now')
 })
 
 t.test('a verdict remembered from an earlier request never outlives the token', async (t) => {
-  const tokens = createAccessTokens({ secret, ttlSeconds: 900, clock: Date.now })
+  const tokens = await accessTokens(t, 900, Date.now)
   const token = sign({ claims: { sub: 'user-2', typ: 'access' }, expiresIn: 1000 })
   t.same(tokens.verify(token), { userId: 'user-2' })
   t.same(tokens.verify(token), { userId: 'user-2' }, 'again (from the cache)')
