@@ -19,7 +19,7 @@ import { ProblemSchema } from './plugins/problem.js'
 import rateLimits from './plugins/rate-limits.js'
 import requestId, { requestIdServerOptions } from './plugins/request-id.js'
 import security from './plugins/security.js'
-import services from './plugins/services.js'
+import tasks from './plugins/tasks.js'
 import { buildValidator } from './plugins/validation.js'
 import authRoutes from './routes/auth/index.js'
 import healthRoutes from './routes/health.js'
@@ -84,7 +84,7 @@ export async function buildApp (config: Config, options: BuildAppOptions = {}): 
   await app.register(mailer)
   await app.register(jobs, { clock: options.clock })
   await app.register(auth, { clock: options.clock })
-  await app.register(services, { clock: options.clock })
+  await app.register(tasks, { clock: options.clock })
   await app.register(rateLimits)
 
   await app.register(healthRoutes)

@@ -22,7 +22,7 @@ function sendTask (reply: FastifyReply, task: Task, status = 200): FastifyReply 
 }
 
 const taskRoutes: FastifyPluginCallbackTypebox = (app, _options, done) => {
-  const { tasks } = app.services
+  const { tasks } = app
   app.addSchema(TaskSchema)
   app.addHook('onRequest', app.authenticate)
 

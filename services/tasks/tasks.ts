@@ -1,11 +1,11 @@
 import { createHash } from 'node:crypto'
 import type { FastifyBaseLogger } from 'fastify'
-import type { Sql } from '../../db/client.js'
-import { createIdempotencyRepository } from '../../db/tasks/idempotency-repository.js'
+import type { IdempotencyRepository } from '../../db/tasks/idempotency-repository.js'
 import {
-  createTasksRepository, TASK_SORT_KEYS,
-  type Task, type TaskChanges, type TaskFields, type TaskListQuery, type TaskSort, type TaskSortKey
+  TASK_SORT_KEYS,
+  type Task, type TaskChanges, type TaskFields, type TaskListQuery, type TaskSort, type TasksRepository, type TaskSortKey
 } from '../../db/tasks/tasks-repository.js'
+import type { UnitOfWork } from '../../db/transaction.js'
 import { BadRequestError, NotFoundError, UnprocessableError } from '../../errors.js'
 import type { Clock } from '../clock.js'
 import type { TaskCursors } from './task-cursor.js'
@@ -41,7 +41,9 @@ export interface IdempotentCreate {
 export type TasksService = ReturnType<typeof createTasksService>
 
 export interface TasksServiceOptions {
-  sql: Sql
+  tasks: TasksRepository
+  /** An idempotent create's writes: the key's claim, the task and the answer kept for retries commit together. */
+  inTransaction: UnitOfWork<{ tasks: TasksRepository; idempotencyKeys: IdempotencyRepository }>
   cursors: TaskCursors
   clock: Clock
   log: FastifyBaseLogger
@@ -104,14 +106,11 @@ export function hashRequestBody (body: unknown): Buffer {
 }
 
 /** The task rules; every method acts for one user and sees only that user's tasks. */
-export function createTasksService ({ sql, cursors, clock, log }: TasksServiceOptions) {
-  const tasks = createTasksRepository(sql)
-
+export function createTasksService ({ tasks, inTransaction, cursors, clock, log }: TasksServiceOptions) {
   async function createOnce (userId: string, fields: TaskFields, idempotency: IdempotentCreate): Promise<{ task: Task; replayed: boolean }> {
     const requestHash = hashRequestBody(idempotency.body)
     const now = new Date(clock())
-    return sql.begin(async (tx) => {
-      const keys = createIdempotencyRepository(tx)
+    return inTransaction(async ({ tasks, idempotencyKeys: keys }) => {
       // Expired keys go first, so that an old key is free to claim again and no table grows forever.
       await keys.purgeExpired(userId, now)
       const stored = await keys.claim(userId, idempotency.key, requestHash, new Date(now.getTime() + IDEMPOTENCY_WINDOW_MS))
@@ -121,7 +120,7 @@ export function createTasksService ({ sql, cursors, clock, log }: TasksServiceOp
         }
         return { task: reviveTask(stored.responseBody), replayed: true }
       }
-      const task = await createTasksRepository(tx).create(userId, fields)
+      const task = await tasks.create(userId, fields)
       await keys.saveResponse(userId, idempotency.key, 201, { ...task })
       return { task, replayed: false }
     })
