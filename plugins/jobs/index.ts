@@ -1,15 +1,17 @@
 import fp from 'fastify-plugin'
+import { createRefreshTokensRepository } from '../../db/auth/refresh-tokens-repository.js'
 import { createJobsRepository } from '../../db/jobs/jobs-repository.js'
+import { createIdempotencyRepository } from '../../db/tasks/idempotency-repository.js'
 import { systemClock, type Clock } from '../../services/clock.js'
-import { jobCatalog } from '../../services/jobs/catalog.js'
+import { jobCatalog, type AppJobCatalog } from '../../services/jobs/catalog.js'
 import { createJobHandlers } from '../../services/jobs/handlers.js'
 import { createJobQueue, type JobQueue } from './queue.js'
 import { JobWorker } from './worker.js'
 
 declare module 'fastify' {
   interface FastifyInstance {
-    jobs: JobQueue<typeof jobCatalog>
-    jobWorker: JobWorker<typeof jobCatalog> | null
+    /** The queue of the app's job types: enqueue(type, payload), or within(tx).enqueue in a transaction of yours. */
+    jobs: JobQueue<AppJobCatalog>
   }
 }
 
@@ -25,12 +27,14 @@ export const RETRY_MAX_MS = 3_600_000
 export const DONE_RETENTION_MS = 7 * 24 * 3_600_000
 
 /**
- * The durable job channel: app.jobs.enqueue writes into the caller's
- * transaction; this instance's worker (unless JOBS_CONCURRENCY is 0) drains
- * the queue from app start until app close, and enqueues the recurring jobs
- * (the hourly purge-expired) when their time comes.
+ * The durable job channel: decorates app.jobs, the queue, which writes into
+ * the caller's transaction; this instance's worker (unless JOBS_CONCURRENCY
+ * is 0) drains the queue from app start until app close, and enqueues the
+ * recurring jobs (the hourly purge-expired) when their time comes. The app's
+ * jobs (services/jobs/) send mail through app.mailer and purge with the auth
+ * and tasks repositories.
  */
-export default fp<JobsPluginOptions>((app, options, done) => {
+export default fp<JobsPluginOptions>(async (app, { clock = systemClock }) => {
   const settings = app.config.jobs
   const { metrics, tracer, log } = app.observability
   const queue = createJobQueue(jobCatalog, { sql: app.sql, maxAttempts: settings.maxAttempts, onEnqueued: (type) => { metrics.jobEnqueued(type) } })
@@ -50,7 +54,13 @@ export default fp<JobsPluginOptions>((app, options, done) => {
     : new JobWorker({
       sql: app.sql,
       catalog: jobCatalog,
-      handlers: createJobHandlers({ mailer: app.mailer, sql: app.sql, clock: options.clock ?? systemClock, log }),
+      handlers: createJobHandlers({
+        mailer: app.mailer,
+        refreshTokens: createRefreshTokensRepository(app.sql),
+        idempotencyKeys: createIdempotencyRepository(app.sql),
+        clock,
+        log
+      }),
       scheduleRecurring: () => queue.scheduleRecurring(),
       tracer,
       log: app.log.child({ component: 'jobs' }),
@@ -62,11 +72,9 @@ export default fp<JobsPluginOptions>((app, options, done) => {
       retentionMs: DONE_RETENTION_MS,
       onOutcome: (type, outcome, durationMs) => { metrics.jobRun(type, outcome, durationMs / 1000) }
     })
-  app.decorate('jobWorker', worker)
   if (worker !== null) {
     app.addHook('onReady', () => worker.start())
     // Registered after the database, so closed before it: running jobs can still record their outcome.
     app.addHook('onClose', () => worker.close(SHUTDOWN_TIMEOUT_MS))
   }
-  done()
 }, { name: 'jobs', dependencies: ['config', 'observability', 'db', 'mailer'] })

@@ -1,7 +1,8 @@
 import type { FastifyBaseLogger } from 'fastify'
-import type { Sql } from '../../db/client.js'
-import type { Clock } from '../clock.js'
+import type { RefreshTokensRepository } from '../../db/auth/refresh-tokens-repository.js'
+import type { IdempotencyRepository } from '../../db/tasks/idempotency-repository.js'
 import type { JobHandlers } from '../../plugins/jobs/definitions.js'
+import type { Clock } from '../clock.js'
 import type { Mailer } from '../mailer.js'
 import type { AppJobCatalog } from './catalog.js'
 import { purgeExpired } from './purge-expired.js'
@@ -9,19 +10,21 @@ import { welcomeEmail } from './welcome-email.js'
 
 export interface JobHandlerDependencies {
   mailer: Mailer
-  sql: Sql
+  /** What the purge deletes: dead refresh-token families (auth's) and expired idempotency keys (tasks'). */
+  refreshTokens: RefreshTokensRepository
+  idempotencyKeys: IdempotencyRepository
   clock: Clock
   log: FastifyBaseLogger
 }
 
 /** What each job of the app does. */
-export function createJobHandlers ({ mailer, sql, clock, log }: JobHandlerDependencies): JobHandlers<AppJobCatalog> {
+export function createJobHandlers ({ mailer, refreshTokens, idempotencyKeys, clock, log }: JobHandlerDependencies): JobHandlers<AppJobCatalog> {
   return {
     'welcome-email': async (payload) => {
       await mailer.send(welcomeEmail(payload))
     },
     'purge-expired': async (_payload, { signal }) => {
-      await purgeExpired({ sql, now: new Date(clock()), signal, log })
+      await purgeExpired({ refreshTokens, idempotencyKeys, now: new Date(clock()), signal, log })
     }
   }
 }

@@ -1,7 +1,6 @@
 import type { FastifyBaseLogger } from 'fastify'
-import type { Sql } from '../../db/client.js'
-import { createIdempotencyRepository } from '../../db/tasks/idempotency-repository.js'
-import { createRefreshTokensRepository } from '../../db/auth/refresh-tokens-repository.js'
+import type { RefreshTokensRepository } from '../../db/auth/refresh-tokens-repository.js'
+import type { IdempotencyRepository } from '../../db/tasks/idempotency-repository.js'
 
 /**
  * How long a dead refresh-token family (expired, or revoked at logout or on
@@ -18,7 +17,8 @@ export const DEAD_FAMILY_GRACE_MS = 7 * 86_400_000
 const BATCH_SIZE = 1000
 
 export interface PurgeExpiredOptions {
-  sql: Sql
+  refreshTokens: RefreshTokensRepository
+  idempotencyKeys: IdempotencyRepository
   /** The app's clock, the one that decided these rows' expiry. */
   now: Date
   signal: AbortSignal
@@ -36,12 +36,10 @@ export interface PurgeCounts {
  * idempotency keys past their 24 hours. Safe to repeat, and to stop at any
  * batch: what is left goes at the next run.
  */
-export async function purgeExpired ({ sql, now, signal, log }: PurgeExpiredOptions): Promise<PurgeCounts> {
-  const families = createRefreshTokensRepository(sql)
-  const keys = createIdempotencyRepository(sql)
+export async function purgeExpired ({ refreshTokens, idempotencyKeys, now, signal, log }: PurgeExpiredOptions): Promise<PurgeCounts> {
   const counts = {
-    refreshTokenFamilies: await inBatches(signal, (limit) => families.purgeDeadFamilies(new Date(now.getTime() - DEAD_FAMILY_GRACE_MS), limit)),
-    idempotencyKeys: await inBatches(signal, (limit) => keys.purgeAllExpired(now, limit))
+    refreshTokenFamilies: await inBatches(signal, (limit) => refreshTokens.purgeDeadFamilies(new Date(now.getTime() - DEAD_FAMILY_GRACE_MS), limit)),
+    idempotencyKeys: await inBatches(signal, (limit) => idempotencyKeys.purgeAllExpired(now, limit))
   }
   const level = counts.refreshTokenFamilies + counts.idempotencyKeys > 0 ? 'info' : 'debug'
   log[level](counts, 'purged expired refresh-token families and idempotency keys')
