@@ -1,12 +1,12 @@
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import type { SpanExporter } from '@opentelemetry/sdk-trace-node'
 import Fastify, { type FastifyInstance } from 'fastify'
-import fp from 'fastify-plugin'
 import type { DestinationStream } from 'pino'
 import type { Config } from './config.js'
 import type { Sql } from './db/client.js'
 import auth from './plugins/auth.js'
 import availability from './plugins/availability.js'
+import configPlugin from './plugins/config.js'
 import db from './plugins/db.js'
 import docs from './plugins/docs.js'
 import errors, { clientErrorHandler, frameworkErrors } from './plugins/errors.js'
@@ -26,12 +26,6 @@ import healthRoutes from './routes/health.js'
 import metricsRoutes from './routes/metrics.js'
 import taskRoutes from './routes/tasks/index.js'
 import type { Clock } from './services/clock.js'
-
-declare module 'fastify' {
-  interface FastifyInstance {
-    config: Config
-  }
-}
 
 export interface BuildAppOptions {
   /** Where log lines go instead of stdout; tests read them from here. */
@@ -70,7 +64,7 @@ export async function buildApp (config: Config, options: BuildAppOptions = {}): 
 
   // The API speaks JSON only: any other body is a 415, not a string handed to a handler.
   app.removeContentTypeParser('text/plain')
-  await app.register(fp((instance) => { instance.decorate('config', config) }, { name: 'config' }))
+  await app.register(configPlugin, { config })
   app.addSchema(ProblemSchema)
   await app.register(errors)
   await app.register(requestId)
@@ -80,6 +74,7 @@ export async function buildApp (config: Config, options: BuildAppOptions = {}): 
   await app.register(security)
   await app.register(availability)
   await app.register(docs)
+  // The app's concerns, each decorating what it owns for those after it: app.sql, app.mailer, app.jobs, app.auth, app.tasks.
   await app.register(db, { sql: options.sql })
   await app.register(mailer)
   await app.register(jobs, { clock: options.clock })

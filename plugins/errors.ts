@@ -172,7 +172,7 @@ export function clientErrorHandler (this: FastifyInstance, error: ConnectionErro
 }
 
 /** Every error and unknown route, ours or Fastify's, leaves as RFC 9457 problem+json. */
-export default fp((app) => {
+export default fp(async (app) => {
   app.setErrorHandler(handleError)
   app.setNotFoundHandler((request, reply) => sendProblem(request, reply, {
     status: 404,

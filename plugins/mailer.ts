@@ -8,7 +8,7 @@ declare module 'fastify' {
 }
 
 /** Outgoing mail: SMTP_URL's server, or the log when none is configured. */
-export default fp((app, _options, done) => {
+export default fp(async (app) => {
   // Its log lines are written during job runs: through the run's logger, they carry the job's ids.
   const mailer = createMailer({ smtpUrl: app.config.mail.smtpUrl, from: app.config.mail.from, log: app.observability.log })
   app.log.info(mailer.kind === 'smtp' ? 'mail: sending over SMTP (SMTP_URL)' : 'mail: SMTP_URL is not set, so mail is simulated: written to the log, not sent')
@@ -17,5 +17,4 @@ export default fp((app, _options, done) => {
     mailer.close()
     next()
   })
-  done()
 }, { name: 'mailer', dependencies: ['config', 'observability'] })

@@ -22,7 +22,7 @@ export function requestIdServerOptions () {
 }
 
 /** Every response, errors included, carries the id its log lines carry. */
-export default fp((app) => {
+export default fp(async (app) => {
   app.addHook('onRequest', (request, reply, done) => {
     reply.header('X-Request-Id', request.id)
     done()

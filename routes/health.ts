@@ -1,4 +1,4 @@
-import { Type, type FastifyPluginCallbackTypebox } from '@fastify/type-provider-typebox'
+import { Type, type FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { pingDatabase } from '../db/client.js'
 import { ProblemSchema, sendProblem } from '../plugins/problem.js'
 
@@ -12,7 +12,7 @@ const Ready = Type.Object({
 })
 
 /** Liveness says the process runs; readiness says it can serve (the database answers). */
-const healthRoutes: FastifyPluginCallbackTypebox = (app, _options, done) => {
+const healthRoutes: FastifyPluginAsyncTypebox = async (app) => {
   app.get('/health/live', {
     schema: {
       tags: ['health'],
@@ -53,7 +53,6 @@ const healthRoutes: FastifyPluginCallbackTypebox = (app, _options, done) => {
       })
     }
   })
-  done()
 }
 
 export default healthRoutes

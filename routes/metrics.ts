@@ -1,5 +1,5 @@
 import { createHash, timingSafeEqual } from 'node:crypto'
-import { Type, type FastifyPluginAsyncTypebox, type FastifyPluginCallbackTypebox } from '@fastify/type-provider-typebox'
+import { Type, type FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { context } from '@opentelemetry/api'
 import { suppressTracing } from '@opentelemetry/core'
 import type { onRequestHookHandler } from 'fastify'
@@ -24,7 +24,7 @@ export interface MetricsRouteOptions {
 }
 
 /** GET /metrics for Prometheus on the instance it is registered in: the public listener, or plugins/metrics-listener.ts's own. */
-export const metricsRoute: FastifyPluginCallbackTypebox<MetricsRouteOptions> = (app, { metrics, token }, done) => {
+export const metricsRoute: FastifyPluginAsyncTypebox<MetricsRouteOptions> = async (app, { metrics, token }) => {
   app.get('/metrics', {
     schema: {
       tags: ['metrics'],
@@ -45,7 +45,6 @@ export const metricsRoute: FastifyPluginCallbackTypebox<MetricsRouteOptions> = (
     const text = await context.with(suppressTracing(context.active()), () => metrics.render())
     return reply.type(metrics.contentType).send(text)
   })
-  done()
 }
 
 /** GET /metrics on the public listener, when config.ts says it is served there (see Config's onPublicListener). */

@@ -1,4 +1,4 @@
-import type { FastifyPluginCallbackTypebox } from '@fastify/type-provider-typebox'
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import type { FastifyInstance } from 'fastify'
 import type { User } from '../../db/auth/users-repository.js'
 import { UnauthorizedError } from '../../errors.js'
@@ -12,7 +12,7 @@ function authResult (app: FastifyInstance, user: User, refreshToken: string) {
   return { user, accessToken: access.token, refreshToken, tokenType: 'Bearer' as const, expiresIn: access.expiresIn }
 }
 
-const authRoutes: FastifyPluginCallbackTypebox = (app, _options, done) => {
+const authRoutes: FastifyPluginAsyncTypebox = async (app) => {
   const { users, refreshTokens } = app.auth
   app.addSchema(UserSchema)
   app.addSchema(AuthResultSchema)
@@ -92,8 +92,6 @@ const authRoutes: FastifyPluginCallbackTypebox = (app, _options, done) => {
     if (user === null) throw new UnauthorizedError('The account no longer exists')
     return user
   })
-
-  done()
 }
 
 export default authRoutes

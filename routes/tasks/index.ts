@@ -1,4 +1,4 @@
-import type { FastifyPluginCallbackTypebox } from '@fastify/type-provider-typebox'
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import type { Task } from '../../db/tasks/tasks-repository.js'
 import { NoContent } from '../shared-schemas.js'
@@ -21,7 +21,7 @@ function sendTask (reply: FastifyReply, task: Task, status = 200): FastifyReply 
   return reply.code(status).header('ETag', etagOf(task)).send(task)
 }
 
-const taskRoutes: FastifyPluginCallbackTypebox = (app, _options, done) => {
+const taskRoutes: FastifyPluginAsyncTypebox = async (app) => {
   const { tasks } = app
   app.addSchema(TaskSchema)
   app.addHook('onRequest', app.authenticate)
@@ -139,8 +139,6 @@ const taskRoutes: FastifyPluginCallbackTypebox = (app, _options, done) => {
     await tasks.remove(request.user.id, request.params.id, expectedVersions(request.headers['if-match']))
     return reply.code(204).send(null)
   })
-
-  done()
 }
 
 export default taskRoutes
