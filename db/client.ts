@@ -12,6 +12,25 @@ export interface SqlOptions {
   log: FastifyBaseLogger
 }
 
+/** The longest wait, in seconds, before a connection tries again after a failed attempt. */
+export const RECONNECT_BACKOFF_MAX_S = 1
+
+/**
+ * postgres.js's `backoff`: seconds a connection that failed waits before its
+ * next connect attempt. The driver's default grows with a counter the whole
+ * pool shares (one step per failed attempt, reset only by a success) up to
+ * 10–20 s, and the wait is paid by the next query handed to that connection:
+ * the pool gives a query to a closed connection rather than queue it behind a
+ * busy one, and connect_timeout starts only after the wait. So after a
+ * restart a query could wait 20 s on a server that was back; this is what
+ * left requests unanswered in `npm run chaos`. Same curve and jitter, capped:
+ * the driver connects only for a query that needs it, so a short wait does
+ * not hammer a server that is down.
+ */
+export function reconnectBackoff (retries: number): number {
+  return (0.5 + Math.random() / 2) * Math.min(3 ** retries / 100, RECONNECT_BACKOFF_MAX_S)
+}
+
 /**
  * One postgres.js pool for the process. Columns map to camelCase; the driver's
  * debug mode stays off so query parameters (passwords, token hashes) never
@@ -21,6 +40,7 @@ export function createSql (url: string, { poolMax, statementTimeoutMs, log }: Sq
   return postgres(url, {
     max: poolMax,
     connect_timeout: 5,
+    backoff: reconnectBackoff,
     idle_timeout: 60,
     max_lifetime: 60 * 30,
     transform: postgres.camel,

@@ -1,20 +1,28 @@
+import type { FastifyInstance, LightMyRequestResponse } from 'fastify'
+import type { Test } from 'tap'
 import t from 'tap'
 import { buildTestApp } from '../helpers/app.js'
 import { bearer, registerUser } from '../helpers/auth.js'
 import { createTestDatabase } from '../helpers/database.js'
-import { startTcpProxy } from '../helpers/tcp-proxy.js'
+import { startTcpProxy, type TcpProxy } from '../helpers/tcp-proxy.js'
 import { tasksClient } from '../helpers/tasks.js'
 
 const PROBLEM = 'application/problem+json; charset=utf-8'
 
-t.test('the database goes away and comes back: 503 problems, quickly; the process survives; nothing committed is lost', async (t) => {
+/** The app on a fresh database that it reaches through a TCP proxy the test can cut, restore or make hang up. */
+async function appBehindProxy (t: Test, environment: NodeJS.ProcessEnv = {}): Promise<{ app: FastifyInstance; proxy: TcpProxy }> {
   const database = await createTestDatabase(t)
   const direct = new URL(database.url)
   const proxy = await startTcpProxy(t, { host: direct.hostname, port: Number(direct.port === '' ? 5432 : direct.port) })
   const viaProxy = new URL(database.url)
   viaProxy.hostname = '127.0.0.1'
   viaProxy.port = String(proxy.port)
-  const { app } = await buildTestApp(t, { DATABASE_URL: viaProxy.toString(), JOBS_POLL_INTERVAL_MS: '200' }, { database: { ...database, url: viaProxy.toString() } })
+  const { app } = await buildTestApp(t, { DATABASE_URL: viaProxy.toString(), ...environment }, { database: { ...database, url: viaProxy.toString() } })
+  return { app, proxy }
+}
+
+t.test('the database goes away and comes back: 503 problems, quickly; the process survives; nothing committed is lost', async (t) => {
+  const { app, proxy } = await appBehindProxy(t, { JOBS_POLL_INTERVAL_MS: '200' })
 
   const user = await registerUser(app)
   const tasks = tasksClient(app, user.accessToken)
@@ -54,3 +62,32 @@ t.test('the database goes away and comes back: 503 problems, quickly; the proces
   const titles = (await tasks.list('?limit=100')).json<{ items: { title: string }[] }>().items.map((task) => task.title)
   t.notOk(titles.includes('during the outage'), 'the refused write left nothing behind')
 })
+
+t.test('after an outage no request waits out the driver\'s reconnect backoff: answered at once, and at once again when the database is back', async (t) => {
+  // No job worker: the test alone decides which queries meet the outage.
+  const { app, proxy } = await appBehindProxy(t, { JOBS_CONCURRENCY: '0' })
+  const poolSize = 4 // test/helpers/app.ts's DB_POOL_MAX
+  const user = await registerUser(app)
+  const listAtOnce = async () => await Promise.all(Array.from({ length: poolSize }, async () => {
+    const started = Date.now()
+    const response: LightMyRequestResponse = await app.inject({ method: 'GET', url: '/tasks', headers: bearer(user.accessToken) })
+    return { status: response.statusCode, took: Date.now() - started }
+  }))
+
+  await proxy.cut()
+  // Every refused connect attempt raises a retry count the whole pool shares; two rounds on every
+  // connection take it to 8, where postgres.js's own backoff (10–20 s) would hold the next query on
+  // those connections before it even tried to connect, whether or not the server was back.
+  for (const round of [1, 2]) {
+    for (const { status, took } of await listAtOnce()) {
+      t.equal(status, 503, `outage, round ${round}: refused`)
+      t.ok(took < 3000, `outage, round ${round}: refused in ${took} ms`)
+    }
+  }
+  await proxy.restore()
+  for (const { status, took } of await listAtOnce()) {
+    t.equal(status, 200, 'back: answered')
+    t.ok(took < 5000, `back: answered in ${took} ms`)
+  }
+})
+
