@@ -5,6 +5,12 @@ export interface TcpProxy {
   port: number
   /** Drops every connection and refuses new ones, as a dead database host would. */
   cut: () => Promise<void>
+  /**
+   * Drops every connection, then accepts new ones but closes each as soon as
+   * the client has spoken, without a word: what a proxy or pooler in front of
+   * a server that is down may do. postgres.js sees no error, only a closed socket.
+   */
+  hangUp: () => Promise<void>
   /** Accepts and forwards again, on the same port. */
   restore: () => Promise<void>
 }
@@ -25,6 +31,10 @@ export async function startTcpProxy (t: Test, target: { host: string; port: numb
     client.on('close', () => upstream.destroy())
     upstream.on('close', () => client.destroy())
   })
+  const createHangUpServer = () => net.createServer((client) => {
+    track(client)
+    client.once('data', () => client.end())
+  })
   let server = createProxyServer()
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
   const { port } = server.address() as net.AddressInfo
@@ -35,12 +45,15 @@ export async function startTcpProxy (t: Test, target: { host: string; port: numb
       for (const socket of sockets) socket.destroy()
     })
   }
-  const restore = async () => {
-    server = createProxyServer()
+  const listenAgain = async (next: net.Server) => {
+    if (server.listening) await cut()
+    server = next
     await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve))
   }
+  const hangUp = () => listenAgain(createHangUpServer())
+  const restore = () => listenAgain(createProxyServer())
   t.teardown(async () => {
     if (server.listening) await cut()
   })
-  return { port, cut, restore }
+  return { port, cut, hangUp, restore }
 }

@@ -1,3 +1,4 @@
+import type { AddressInfo } from 'node:net'
 import type { FastifyInstance, LightMyRequestResponse } from 'fastify'
 import type { Test } from 'tap'
 import t from 'tap'
@@ -91,3 +92,41 @@ t.test('after an outage no request waits out the driver\'s reconnect backoff: an
   }
 })
 
+t.test('a database that hangs up on every new connection: requests with a body and without get the REQUEST_TIMEOUT_MS 503, none is left unanswered', async (t) => {
+  const { app, proxy } = await appBehindProxy(t, { JOBS_CONCURRENCY: '0', REQUEST_TIMEOUT_MS: '500' })
+  const user = await registerUser(app)
+  // A real server: Node tells a request with a body that it is over ('close') once the body is read, which app.inject does not.
+  await app.listen({ host: '127.0.0.1', port: 0 })
+  const base = `http://127.0.0.1:${(app.server.address() as AddressInfo).port}`
+  const headers = { ...bearer(user.accessToken), 'content-type': 'application/json' }
+
+  // postgres.js takes a connection closed without an error during its start-up for a blip and tries
+  // again at once, for ever (porsager/postgres#1193): the query waits on it with no time-out of its own.
+  await proxy.hangUp()
+  const requests: [string, RequestInit][] = [
+    ['POST /tasks', { method: 'POST', headers, body: JSON.stringify({ title: 'stranded' }) }],
+    ['GET /tasks', { headers }],
+    ['PATCH /tasks/:id', { method: 'PATCH', headers: { ...headers, 'if-match': '*' }, body: JSON.stringify({ title: 'stranded' }) }]
+  ]
+  for (const [name, init] of requests) {
+    const started = Date.now()
+    const url = name.startsWith('PATCH') ? `${base}/tasks/00000000-0000-4000-8000-000000000000` : `${base}/tasks`
+    const response = await fetch(url, { ...init, signal: AbortSignal.timeout(5000) }).catch((error: unknown) => error as Error)
+    if (response instanceof Error) {
+      t.fail(`${name}: no answer within 5 s (${response.name})`)
+      continue
+    }
+    const took = Date.now() - started
+    t.equal(response.status, 503, name)
+    t.equal(response.headers.get('content-type'), PROBLEM, `${name}: a problem`)
+    t.match(await response.json(), { type: 'https://taskforge.dev/problems/timeout', status: 503 }, `${name}: the time-out problem`)
+    t.ok(took < 3000, `${name}: answered in ${took} ms`)
+  }
+  await proxy.restore()
+  let ready = 0
+  for (let i = 0; i < 50 && ready !== 200; i++) {
+    ready = (await app.inject({ method: 'GET', url: '/health/ready' })).statusCode
+    if (ready !== 200) await new Promise((resolve) => setTimeout(resolve, 100))
+  }
+  t.equal(ready, 200, 'ready again once connections open again')
+})
