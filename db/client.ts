@@ -68,19 +68,21 @@ export function describeDatabaseUrl (url: string): string {
 /**
  * Resolves when the database answers `select 1` within timeoutMs, rejects
  * otherwise. A pool waiting to connect would hang far longer than a
- * readiness probe may, so the wait is bounded here and the query cancelled.
+ * readiness probe may, so the wait is bounded here. The query is left to
+ * finish, not cancelled: postgres.js 3.4.9 never gives back to the pool a
+ * connection whose start-up query was cancelled (it skips the query and the
+ * connection stays "connecting" until max_lifetime), and cancelling a running
+ * query opens a connection whose failure is a rejection nobody handles. A
+ * stray `select 1` costs nothing.
  */
 export async function pingDatabase (sql: Sql, timeoutMs: number): Promise<void> {
-  const query = sql`select 1`
   let timer: NodeJS.Timeout | undefined
   const timeout = new Promise<never>((_resolve, reject) => {
-    timer = setTimeout(() => {
-      reject(new Error(`no answer within ${timeoutMs} ms`))
-      query.cancel()
-    }, timeoutMs)
+    timer = setTimeout(() => { reject(new Error(`no answer within ${timeoutMs} ms`)) }, timeoutMs)
   })
   try {
-    await Promise.race([query, timeout])
+    // race() handles the query's rejection even when it comes after the time-out.
+    await Promise.race([sql`select 1`, timeout])
   } finally {
     clearTimeout(timer)
   }

@@ -1,5 +1,6 @@
 import type { AddressInfo } from 'node:net'
-import type { FastifyInstance, LightMyRequestResponse } from 'fastify'
+import { setTimeout as sleep } from 'node:timers/promises'
+import type { FastifyInstance } from 'fastify'
 import postgres from 'postgres'
 import type { Test } from 'tap'
 import t from 'tap'
@@ -56,7 +57,7 @@ t.test('the database goes away and comes back: 503 problems, quickly; the proces
   let readyAgain = 0
   for (let i = 0; i < 50 && readyAgain !== 200; i++) {
     readyAgain = (await app.inject({ method: 'GET', url: '/health/ready' })).statusCode
-    if (readyAgain !== 200) await new Promise((resolve) => setTimeout(resolve, 100))
+    if (readyAgain !== 200) await sleep(100)
   }
   t.equal(readyAgain, 200, 'ready again once the database is back')
   t.same((await tasks.get(before.id)).json(), before, 'what was committed before is there')
@@ -72,7 +73,7 @@ t.test('after an outage no request waits out the driver\'s reconnect backoff: an
   const user = await registerUser(app)
   const listAtOnce = async () => await Promise.all(Array.from({ length: poolSize }, async () => {
     const started = Date.now()
-    const response: LightMyRequestResponse = await app.inject({ method: 'GET', url: '/tasks', headers: bearer(user.accessToken) })
+    const response = await app.inject({ method: 'GET', url: '/tasks', headers: bearer(user.accessToken) })
     return { status: response.statusCode, took: Date.now() - started }
   }))
 
@@ -127,7 +128,7 @@ t.test('a database that hangs up on every new connection: requests with a body a
   let ready = 0
   for (let i = 0; i < 50 && ready !== 200; i++) {
     ready = (await app.inject({ method: 'GET', url: '/health/ready' })).statusCode
-    if (ready !== 200) await new Promise((resolve) => setTimeout(resolve, 100))
+    if (ready !== 200) await sleep(100)
   }
   t.equal(ready, 200, 'ready again once connections open again')
 })
@@ -153,7 +154,7 @@ t.test('a connection lost in the middle of a query does not hold up the close', 
   for (let i = 0; i < 100 && waiting === 0; i++) {
     const [row] = await direct<{ count: number }[]>`select count(*)::int as count from pg_stat_activity where datname = ${database.name} and wait_event_type = 'Lock'`
     waiting = row?.count ?? 0
-    if (waiting === 0) await new Promise((resolve) => setTimeout(resolve, 50))
+    if (waiting === 0) await sleep(50)
   }
   t.equal(waiting, 1, 'the read waits for the lock')
   await proxy.cut()
@@ -166,4 +167,22 @@ t.test('a connection lost in the middle of a query does not hold up the close', 
   await app.close()
   const took = Date.now() - started
   t.ok(took < 3000, `closed in ${took} ms`)
+})
+
+t.test('readiness probes that time out while the database is slow to answer do not take connections out of the pool', async (t) => {
+  // One connection: one lost to the pool is the pool lost.
+  const { app, proxy } = await appBehindProxy(t, { JOBS_CONCURRENCY: '0', DB_POOL_MAX: '1', REQUEST_TIMEOUT_MS: '3000' })
+  const user = await registerUser(app)
+  // The probes' query waits for a connection that opens but gets no answer yet; each probe gives up after its 1 s.
+  await proxy.hold()
+  for (let i = 0; i < 2; i++) t.equal((await app.inject({ method: 'GET', url: '/health/ready' })).statusCode, 503, 'not ready while the database does not answer')
+  // Well inside the 5 s connect time-out: the held connection opens after all.
+  await proxy.restore()
+  let ready = 0
+  for (const started = Date.now(); ready !== 200 && Date.now() - started < 5000;) {
+    ready = (await app.inject({ method: 'GET', url: '/health/ready' })).statusCode
+    if (ready !== 200) await sleep(100)
+  }
+  t.equal(ready, 200, 'ready again once the database answers')
+  t.equal((await app.inject({ method: 'GET', url: '/tasks', headers: bearer(user.accessToken) })).statusCode, 200, 'and a request finds its connection')
 })
