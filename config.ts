@@ -62,7 +62,7 @@ export interface Config {
   observability: {
     /** GET /metrics, open or (with a token) behind `Authorization: Bearer <token>`. */
     metrics: { enabled: boolean; token: string | undefined }
-    /** Unset endpoint: no tracing at all. */
+    /** Unset endpoint: no spans (a caller's traceparent still reaches the logs). */
     tracing: { endpoint: string | undefined; serviceName: string }
   }
   database: {

@@ -1,5 +1,5 @@
 import { FastifyOtelInstrumentation } from '@fastify/otel'
-import { context, diag, DiagLogLevel, SpanStatusCode, type Span, type Tracer } from '@opentelemetry/api'
+import { context, diag, DiagLogLevel, SpanStatusCode, type Span, type SpanContext, type Tracer } from '@opentelemetry/api'
 import type { SpanExporter } from '@opentelemetry/sdk-trace-node'
 import { ATTR_URL_PATH } from '@opentelemetry/semantic-conventions'
 import type { FastifyBaseLogger, FastifyRequest } from 'fastify'
@@ -9,11 +9,20 @@ import { instrumentSql } from '../db/instrumented-sql.js'
 import { createQueryObserver } from '../observability/database.js'
 import { contextualLogger, runInLogScope } from '../observability/log-context.js'
 import { createMetrics, type AppMetrics } from '../observability/metrics.js'
-import { startTracing, traceLogFields } from '../observability/tracing.js'
+import { continueTrace, startTracing, traceLogFields } from '../observability/tracing.js'
 
 declare module 'fastify' {
   interface FastifyInstance {
     observability: Observability
+  }
+  interface FastifyRequest {
+    /**
+     * The request's place in a trace, null when it has none: its span's
+     * context, or with tracing off the trace of the caller's traceparent
+     * with a span id of the request's own. Its log lines carry it, and the
+     * jobs it enqueues continue it.
+     */
+    traceContext: SpanContext | null
   }
 }
 
@@ -49,8 +58,20 @@ function reportTelemetryProblems (log: FastifyBaseLogger): void {
 }
 
 /**
+ * The trace a request continues when tracing is off: the caller's, if its
+ * traceparent header is valid W3C Trace Context. Only the ids are kept (no
+ * tracer, no span): they go into the log lines and on with the jobs. A
+ * request without the header costs this one look at the headers.
+ */
+function callersTrace (request: FastifyRequest): SpanContext | undefined {
+  const traceparent = request.headers.traceparent
+  return typeof traceparent === 'string' ? continueTrace(traceparent) : undefined
+}
+
+/**
  * Logs, traces and metrics around every request: the request's log lines
- * carry its trace ids, and code that knows no request logs through it too;
+ * carry its trace ids (with tracing off too, when the caller sent a
+ * traceparent), and code that knows no request logs through it too;
  * a span per request (@fastify/otel) when tracing is on; HTTP metrics by
  * route template (routes/metrics.ts serves them).
  */
@@ -106,10 +127,13 @@ export default fp<ObservabilityPluginOptions>(async (app, options) => {
     context.with(traceContext, () => { runInLogScope(request, done) })
   }
 
+  app.decorateRequest('traceContext', null)
   // The first of every request's hooks after @fastify/otel's, which starts its span.
   app.addHook('onRequest', (request, reply, done) => {
-    const traceFields = tracing === undefined ? undefined : traceLogFields(request.opentelemetry().span ?? undefined)
-    if (traceFields !== undefined) {
+    const traceContext = tracing === undefined ? callersTrace(request) : request.opentelemetry().span?.spanContext()
+    const traceFields = traceLogFields(traceContext)
+    if (traceContext !== undefined && traceFields !== undefined) {
+      request.traceContext = traceContext
       request.log = request.log.child(traceFields)
       reply.log = request.log
     }

@@ -2,6 +2,7 @@ import pino from 'pino'
 import t from 'tap'
 import { createSql, type Sql } from '../../db/client.js'
 import { instrumentSql, type QueryStatement } from '../../db/instrumented-sql.js'
+import { createJobsRepository } from '../../db/jobs-repository.js'
 import { createJobQueue } from '../../services/jobs/queue.js'
 import { createTestDatabase } from '../helpers/database.js'
 import { createTestWorker, eventually, jobById, testCatalog } from '../helpers/jobs.js'
@@ -56,6 +57,31 @@ t.test('a job that succeeds is done; one that fails is retried with backoff, the
   t.equal(attempts.get(3), 3, 'maxAttempts runs, no more')
   t.same(outcomes.filter((outcome) => outcome.endsWith('dead')), ['test-job:dead'])
   t.ok(outcomes.includes('test-job:retried'))
+})
+
+t.test('untraced, a job enqueued in a trace continues it: its log lines carry the trace, the jobs it enqueues carry it on', async (t) => {
+  const sql = await createTestSql(t)
+  const queue = createJobQueue(testCatalog, { sql, maxAttempts: 5 })
+  const callerTraceId = '4bf92f3577b34da6a3ce929d0e0e4736'
+  const first = await createJobsRepository(sql).enqueue({ type: 'test-job', payload: { n: 1 }, maxAttempts: 5, traceparent: `00-${callerTraceId}-00f067aa0ba902b7-01` })
+  const lines: Record<string, unknown>[] = []
+  const log = pino({ level: 'info' }, { write: (line: string) => { lines.push(JSON.parse(line) as Record<string, unknown>) } })
+  let second: string | undefined
+  const worker = createTestWorker(t, sql, {
+    'test-job': async ({ n }) => { if (n === 1) second = await queue.enqueue('test-job', { n: 2 }) },
+    'slow-job': async () => undefined
+  }, { log }) // and no tracer: no spans
+  await worker.start()
+  await eventually(async () => lines.filter((line) => line.msg === 'job done').length === 2 || undefined, 10_000, 'both jobs done')
+
+  const done = (id: string | undefined) => lines.find((line) => line.msg === 'job done' && line.jobId === id)
+  const firstRun = done(first)
+  const secondRun = done(second)
+  t.match(firstRun, { trace_id: callerTraceId, span_id: /^[0-9a-f]{16}$/ }, 'the run carries the trace it was enqueued in')
+  t.not(firstRun?.span_id, '00f067aa0ba902b7', 'with a span id of its own')
+  t.equal((await jobById(sql, second ?? ''))?.traceparent, `00-${callerTraceId}-${String(firstRun?.span_id)}-01`, 'the job it enqueued has the run as its parent')
+  t.match(secondRun, { trace_id: callerTraceId, span_id: /^[0-9a-f]{16}$/ })
+  t.not(secondRun?.span_id, firstRun?.span_id)
 })
 
 t.test('a failed job waits for its backoff before the next attempt', async (t) => {
