@@ -18,6 +18,7 @@ import observability from './plugins/observability.js'
 import { ProblemSchema } from './plugins/problem.js'
 import rateLimits from './plugins/rate-limits.js'
 import requestId, { requestIdServerOptions } from './plugins/request-id.js'
+import requestTimeout from './plugins/request-timeout.js'
 import security from './plugins/security.js'
 import tasks from './plugins/tasks.js'
 import { buildValidator } from './plugins/validation.js'
@@ -49,8 +50,6 @@ export async function buildApp (config: Config, options: BuildAppOptions = {}): 
     loggerInstance: fastifyLogger(config, options.logStream),
     ...requestIdServerOptions(),
     bodyLimit: config.bodyLimit,
-    // A last bound on every request: a query stuck on a connection the database dropped must not hold its client forever.
-    handlerTimeout: config.requestTimeoutMs,
     trustProxy: typeof config.trustProxy === 'number' ? trustHops(config.trustProxy) : config.trustProxy,
     // plugins/availability.ts answers requests that arrive while closing, as a problem.
     return503OnClosing: false,
@@ -72,6 +71,8 @@ export async function buildApp (config: Config, options: BuildAppOptions = {}): 
   await app.register(observability, { traceExporter: options.traceExporter })
   // Security headers and CORS first: the 503s of availability answer from their own hook, and carry them too.
   await app.register(security)
+  // A last bound on every request: a query stuck on a connection the database dropped must not hold its client forever.
+  await app.register(requestTimeout)
   await app.register(availability)
   await app.register(docs)
   // The app's concerns, each decorating what it owns for those after it: app.sql, app.mailer, app.jobs, app.auth, app.tasks.

@@ -75,7 +75,7 @@ export interface Config {
       /** METRICS_PORT: a listener of its own that serves GET /metrics only. */
       listener: { host: string; port: number } | undefined
     }
-    /** Unset endpoint: no tracing at all. */
+    /** Unset endpoint: no spans (a caller's traceparent still reaches the logs). */
     tracing: { endpoint: string | undefined; serviceName: string }
   }
   database: {

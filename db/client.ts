@@ -12,6 +12,25 @@ export interface SqlOptions {
   log: FastifyBaseLogger
 }
 
+/** The longest wait, in seconds, before a connection tries again after a failed attempt. */
+export const RECONNECT_BACKOFF_MAX_S = 1
+
+/**
+ * postgres.js's `backoff`: seconds a connection that failed waits before its
+ * next connect attempt. The driver's default grows with a counter the whole
+ * pool shares (one step per failed attempt, reset only by a success) up to
+ * 10–20 s, and the wait is paid by the next query handed to that connection:
+ * the pool gives a query to a closed connection rather than queue it behind a
+ * busy one, and connect_timeout starts only after the wait. So after a
+ * restart a query could wait 20 s on a server that was back; this is what
+ * left requests unanswered in `npm run chaos`. Same curve and jitter, capped:
+ * the driver connects only for a query that needs it, so a short wait does
+ * not hammer a server that is down.
+ */
+export function reconnectBackoff (retries: number): number {
+  return (0.5 + Math.random() / 2) * Math.min(3 ** retries / 100, RECONNECT_BACKOFF_MAX_S)
+}
+
 /**
  * One postgres.js pool for the process. Columns map to camelCase; the driver's
  * debug mode stays off so query parameters (passwords, token hashes) never
@@ -21,6 +40,7 @@ export function createSql (url: string, { poolMax, statementTimeoutMs, log }: Sq
   return postgres(url, {
     max: poolMax,
     connect_timeout: 5,
+    backoff: reconnectBackoff,
     idle_timeout: 60,
     max_lifetime: 60 * 30,
     transform: postgres.camel,
@@ -48,19 +68,21 @@ export function describeDatabaseUrl (url: string): string {
 /**
  * Resolves when the database answers `select 1` within timeoutMs, rejects
  * otherwise. A pool waiting to connect would hang far longer than a
- * readiness probe may, so the wait is bounded here and the query cancelled.
+ * readiness probe may, so the wait is bounded here. The query is left to
+ * finish, not cancelled: postgres.js 3.4.9 never gives back to the pool a
+ * connection whose start-up query was cancelled (it skips the query and the
+ * connection stays "connecting" until max_lifetime), and cancelling a running
+ * query opens a connection whose failure is a rejection nobody handles. A
+ * stray `select 1` costs nothing.
  */
 export async function pingDatabase (sql: Sql, timeoutMs: number): Promise<void> {
-  const query = sql`select 1`
   let timer: NodeJS.Timeout | undefined
   const timeout = new Promise<never>((_resolve, reject) => {
-    timer = setTimeout(() => {
-      reject(new Error(`no answer within ${timeoutMs} ms`))
-      query.cancel()
-    }, timeoutMs)
+    timer = setTimeout(() => { reject(new Error(`no answer within ${timeoutMs} ms`)) }, timeoutMs)
   })
   try {
-    await Promise.race([query, timeout])
+    // race() handles the query's rejection even when it comes after the time-out.
+    await Promise.race([sql`select 1`, timeout])
   } finally {
     clearTimeout(timer)
   }

@@ -1,9 +1,16 @@
 import { AsyncLocalStorage } from 'node:async_hooks'
+import type { SpanContext } from '@opentelemetry/api'
 import type { FastifyBaseLogger } from 'fastify'
 
 /** Whatever carries the logger of the work in progress: a Fastify request (its `log` grows bindings as it goes), a job run. */
 export interface LogScope {
   readonly log: FastifyBaseLogger
+  /**
+   * Where the work sits in a trace (its span's context, or with tracing off
+   * the caller's trace with a span id of its own), if it is part of one: the
+   * jobs it enqueues continue it even when no span is active to say so.
+   */
+  readonly traceContext?: SpanContext | null
 }
 
 const scopes = new AsyncLocalStorage<LogScope>()
@@ -16,6 +23,11 @@ export function runInLogScope<T> (scope: LogScope, fn: () => T): T {
 /** The logger of the request or job in progress, if any. */
 export function currentLog (): FastifyBaseLogger | undefined {
   return scopes.getStore()?.log
+}
+
+/** The trace context of the request or job in progress, if it belongs to a trace. */
+export function currentTraceContext (): SpanContext | undefined {
+  return scopes.getStore()?.traceContext ?? undefined
 }
 
 /**

@@ -1,14 +1,15 @@
 import {
   context, defaultTextMapGetter, defaultTextMapSetter, propagation, ROOT_CONTEXT, SpanStatusCode, trace,
-  type Context, type Span, type Tracer
+  type Context, type Span, type SpanContext, type Tracer
 } from '@opentelemetry/api'
 import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks'
-import { W3CTraceContextPropagator } from '@opentelemetry/core'
+import { parseTraceParent, W3CTraceContextPropagator } from '@opentelemetry/core'
 import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http'
 import { resourceFromAttributes } from '@opentelemetry/resources'
-import { BatchSpanProcessor, NodeTracerProvider, SimpleSpanProcessor, type SpanExporter } from '@opentelemetry/sdk-trace-node'
+import { BatchSpanProcessor, NodeTracerProvider, RandomIdGenerator, SimpleSpanProcessor, type SpanExporter } from '@opentelemetry/sdk-trace-node'
 import { ATTR_ERROR_TYPE, ATTR_SERVICE_NAME } from '@opentelemetry/semantic-conventions'
 import { DomainError } from '../errors.js'
+import { currentTraceContext } from './log-context.js'
 
 export const TRACER_NAME = 'taskforge'
 /** At shutdown, spans still buffered get this long to leave; a collector that is away must not hold the process. */
@@ -74,18 +75,42 @@ export function startTracing ({ serviceName, endpoint, exporter }: TracingOption
   return { provider, tracer: provider.getTracer(TRACER_NAME), shutdown }
 }
 
-/** trace_id and span_id of a span, for log lines; nothing when there is no valid span. */
-export function traceLogFields (span: Span | undefined): { trace_id: string; span_id: string } | undefined {
-  const spanContext = span?.spanContext()
+/** trace_id and span_id of a span's context, for log lines; nothing when there is no valid one. */
+export function traceLogFields (spanContext: SpanContext | undefined): { trace_id: string; span_id: string } | undefined {
   if (spanContext === undefined || !trace.isSpanContextValid(spanContext)) return undefined
   return { trace_id: spanContext.traceId, span_id: spanContext.spanId }
 }
 
-/** The W3C traceparent of the active span (e.g. to store with a job), or null when nothing is traced. */
-export function activeTraceparent (): string | null {
+const spanIds = new RandomIdGenerator()
+
+/**
+ * With tracing off, the place of a piece of work (a request, a job run) in
+ * the trace a W3C traceparent names: the same trace id and flags, a span id
+ * of its own, as a span would have, though none is made or recorded.
+ * Undefined for a traceparent that is not valid, which is then ignored.
+ */
+export function continueTrace (traceparent: string): SpanContext | undefined {
+  const parent = parseTraceParent(traceparent)
+  if (parent === null) return undefined
+  return { traceId: parent.traceId, spanId: spanIds.generateSpanId(), traceFlags: parent.traceFlags }
+}
+
+function traceparentOf (traceContext: Context): string | undefined {
   const carrier: Record<string, string> = {}
-  w3c.inject(context.active(), carrier, defaultTextMapSetter)
-  return carrier.traceparent ?? null
+  w3c.inject(traceContext, carrier, defaultTextMapSetter)
+  return carrier.traceparent
+}
+
+/**
+ * The W3C traceparent of the active span, else of the request or job in
+ * progress (tracing off, a caller's trace continued), e.g. to store with a
+ * job; null when the work is part of no trace.
+ */
+export function activeTraceparent (): string | null {
+  const traced = traceparentOf(context.active())
+  if (traced !== undefined) return traced
+  const untraced = currentTraceContext()
+  return untraced === undefined ? null : traceparentOf(trace.setSpanContext(ROOT_CONTEXT, untraced)) ?? null
 }
 
 /** A context whose parent is the span a traceparent names; the root context without one. */

@@ -1,19 +1,28 @@
 import { FastifyOtelInstrumentation } from '@fastify/otel'
-import { context, diag, DiagLogLevel, SpanStatusCode, type Span, type Tracer } from '@opentelemetry/api'
+import { context, diag, DiagLogLevel, SpanStatusCode, type Span, type SpanContext, type Tracer } from '@opentelemetry/api'
 import type { SpanExporter } from '@opentelemetry/sdk-trace-node'
 import { ATTR_URL_PATH } from '@opentelemetry/semantic-conventions'
-import type { FastifyBaseLogger, FastifyRequest } from 'fastify'
+import type { FastifyBaseLogger, FastifyReply, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
 import type { Sql } from '../db/client.js'
 import { instrumentSql } from '../db/instrumented-sql.js'
 import { createQueryObserver } from '../observability/database.js'
 import { contextualLogger, runInLogScope } from '../observability/log-context.js'
 import { createMetrics, type AppMetrics } from '../observability/metrics.js'
-import { startTracing, traceLogFields } from '../observability/tracing.js'
+import { continueTrace, startTracing, traceLogFields } from '../observability/tracing.js'
 
 declare module 'fastify' {
   interface FastifyInstance {
     observability: Observability
+  }
+  interface FastifyRequest {
+    /**
+     * The request's place in a trace, null when it has none: its span's
+     * context, or with tracing off the trace of the caller's traceparent
+     * with a span id of the request's own. Its log lines carry it, and the
+     * jobs it enqueues continue it.
+     */
+    traceContext: SpanContext | null
   }
 }
 
@@ -49,8 +58,36 @@ function reportTelemetryProblems (log: FastifyBaseLogger): void {
 }
 
 /**
+ * The trace a request continues when tracing is off: the caller's, if its
+ * traceparent header is valid W3C Trace Context. Only the ids are kept (no
+ * tracer, no span): they go into the log lines and on with the jobs. A
+ * request without the header costs this one look at the headers.
+ */
+function callersTrace (request: FastifyRequest): SpanContext | undefined {
+  const traceparent = request.headers.traceparent
+  return typeof traceparent === 'string' ? continueTrace(traceparent) : undefined
+}
+
+/**
+ * The trace ids on every line the request's logger writes from now on. In
+ * place, as plugins/auth.ts binds the user id: a child of the request's
+ * brand-new logger costs some 20 µs (pino makes the parent a prototype);
+ * a custom logger without setBindings gets a child all the same.
+ */
+function bindTraceIds (request: FastifyRequest, reply: FastifyReply, fields: Record<string, string>): void {
+  const log = request.log as FastifyBaseLogger & { setBindings?: (bindings: Record<string, unknown>) => void }
+  if (typeof log.setBindings === 'function') {
+    log.setBindings(fields)
+    return
+  }
+  request.log = log.child(fields)
+  reply.log = request.log
+}
+
+/**
  * Logs, traces and metrics around every request: the request's log lines
- * carry its trace ids, and code that knows no request logs through it too;
+ * carry its trace ids (with tracing off too, when the caller sent a
+ * traceparent), and code that knows no request logs through it too;
  * a span per request (@fastify/otel) when tracing is on; HTTP metrics by
  * route template (routes/metrics.ts serves them).
  */
@@ -106,12 +143,14 @@ export default fp<ObservabilityPluginOptions>(async (app, options) => {
     context.with(traceContext, () => { runInLogScope(request, done) })
   }
 
+  app.decorateRequest('traceContext', null)
   // The first of every request's hooks after @fastify/otel's, which starts its span.
   app.addHook('onRequest', (request, reply, done) => {
-    const traceFields = tracing === undefined ? undefined : traceLogFields(request.opentelemetry().span ?? undefined)
-    if (traceFields !== undefined) {
-      request.log = request.log.child(traceFields)
-      reply.log = request.log
+    const traceContext = tracing === undefined ? callersTrace(request) : request.opentelemetry().span?.spanContext()
+    const traceFields = traceLogFields(traceContext)
+    if (traceContext !== undefined && traceFields !== undefined) {
+      request.traceContext = traceContext
+      bindTraceIds(request, reply, traceFields)
     }
     request.log.info({ req: request }, 'incoming request')
     // Traced: the span's context from the first hook on, so that what the early hooks do is part of the trace.

@@ -1,20 +1,21 @@
 /**
- * `npm run chaos`: restarts the local PostgreSQL under load and checks that
- * taskforge rides it out: only 2xx or 503 problem answers, none slower than
- * the bound, readiness back soon after, the process alive, and every task it
- * acknowledged still there. It restarts a real server, so it is not part of
- * `npm test`; CI runs it last.
+ * `npm run chaos`: restarts a PostgreSQL server while taskforge is under load
+ * and checks, counting on the client's side, that it rides it out: every
+ * request answered (no time-out at the bound, no reset), only 2xx or 503
+ * problem answers, none slower than the bound, readiness back, the process
+ * alive, every task it acknowledged still there, and a clean close after
+ * (SIGTERM: exit code 0 and 'shut down cleanly' within its shutdown time-out,
+ * no forced exit). It restarts a real server, so it is not part of `npm test`;
+ * CI runs it last.
  *
  *   CHAOS_ADMIN_URL     a maintenance database URL (default: the local postgres database)
  *   CHAOS_RESTART_CMD   how to restart it (default: pg_ctlcluster … restart on Debian)
- *   CHAOS_LOAD_DURING_RESTART=1
- *                       keep sending requests while the restart runs. By default the restart
- *                       blocks this script, so only the requests already in flight meet it.
- *                       With new ones arriving mid-restart, about one run in two has a request
- *                       the app never answers, not even with its REQUEST_TIMEOUT_MS 503: an open
- *                       problem (see the closing note of 27 November), so CI runs the default.
+ *   CHAOS_RUNS          how many times in a row (default 1); the counts are summed
+ *   CHAOS_LOAD_DURING_RESTART=0
+ *                       let the restart block this script, so that only the requests already
+ *                       in flight meet it. By default new requests keep arriving while it runs.
  */
-import { execSync, spawn } from 'node:child_process'
+import { execSync, spawn, type ChildProcess } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { once } from 'node:events'
 import { readdirSync } from 'node:fs'
@@ -25,12 +26,22 @@ import { databaseUrlFor } from '../db/client.js'
 import { findFreePort } from '../db/embedded/processes.js'
 
 const ADMIN_URL = process.env.CHAOS_ADMIN_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres'
+const RUNS = Number(process.env.CHAOS_RUNS ?? '1')
+const LOAD_DURING_RESTART = process.env.CHAOS_LOAD_DURING_RESTART !== '0'
 const LATENCY_BOUND_MS = 12_000
+// The app's own bound on a request, well inside the one checked here: a request stuck on the database must come back as a 503, in time.
+const REQUEST_TIMEOUT_MS = LATENCY_BOUND_MS / 2
+const SHUTDOWN_TIMEOUT_MS = 10_000
+const CLIENTS = 4
+
 const results: { check: string; ok: boolean; detail: string }[] = []
 const check = (name: string, ok: boolean, detail = '') => {
   results.push({ check: name, ok, detail })
   process.stdout.write(`${ok ? 'PASS' : 'FAIL'} ${name}${detail === '' ? '' : ` (${detail})`}\n`)
 }
+
+/** What the clients saw, over every run. */
+const totals = { sent: 0, answered: 0, resets: 0, unanswered: 0, otherFailures: 0, badAnswers: 0, acknowledged: 0, lost: 0, cleanCloses: 0 }
 
 function restartCommand (): string | undefined {
   if (process.env.CHAOS_RESTART_CMD !== undefined) return process.env.CHAOS_RESTART_CMD
@@ -50,43 +61,80 @@ async function runCommand (command: string): Promise<void> {
   if (code !== 0) throw new Error(`${command} exited with ${signal ?? String(code)}`)
 }
 
-/** Every request gives up after the latency bound: a stuck one fails instead of hanging the run. */
+/** Every request gives up after the latency bound: a stuck one is counted unanswered instead of hanging the run. */
 const bounded = (init: RequestInit = {}): RequestInit => ({ ...init, signal: AbortSignal.timeout(LATENCY_BOUND_MS) })
 
-async function main (): Promise<number> {
-  const restart = restartCommand()
-  if (restart === undefined) {
-    process.stdout.write('SKIP no way to restart PostgreSQL here (set CHAOS_RESTART_CMD)\n')
-    return 0
-  }
-  const admin = postgres(ADMIN_URL, { max: 1, onnotice: () => undefined })
-  const name = `taskforge_chaos_${randomBytes(6).toString('hex')}`
-  await admin.unsafe(`create database ${name}`)
-  const databaseUrl = databaseUrlFor(ADMIN_URL, name)
-  const port = await findFreePort()
-  const base = `http://127.0.0.1:${port}`
+/** How a request that got no HTTP answer ended: reset (the connection dropped), unanswered (aborted at the bound) or other. */
+function classifyFailure (error: unknown): 'reset' | 'unanswered' | 'other' {
+  if (error instanceof Error && (error.name === 'TimeoutError' || error.name === 'AbortError')) return 'unanswered'
+  const cause = error instanceof Error ? error.cause : undefined
+  const code = typeof cause === 'object' && cause !== null && 'code' in cause ? String(cause.code) : ''
+  return ['ECONNRESET', 'EPIPE', 'UND_ERR_SOCKET'].includes(code) ? 'reset' : 'other'
+}
+
+const hasExited = (app: ChildProcess) => app.exitCode !== null || app.signalCode !== null
+
+/** The app's log, JSON lines: kept by request id to explain a bad answer, and scanned for the shutdown. */
+interface AppLog {
+  byRequest: Map<string, string[]>
+  shutDownCleanly: boolean
+  stderr: string[]
+}
+
+function startApp (databaseUrl: string, port: number): { app: ChildProcess; log: AppLog } {
   const app = spawn(process.execPath, ['--import', 'tsx', 'server.ts'], {
     env: {
       PATH: process.env.PATH,
       NODE_ENV: 'production',
-      LOG_LEVEL: 'warn',
+      // info: one line per request (kept to explain a bad answer) and the shutdown's own lines.
+      LOG_LEVEL: 'info',
       HOST: '127.0.0.1',
       PORT: String(port),
       DATABASE_URL: databaseUrl,
       JWT_SECRET: randomBytes(36).toString('base64url'),
       RATE_LIMIT_MAX: '1000000',
       AUTH_RATE_LIMIT_MAX: '1000',
-      // The app's own bound on a request, well inside the one checked here: a request stuck on a dropped
-      // connection (postgres.js can strand one during a restart) must come back as a 503, in time.
-      REQUEST_TIMEOUT_MS: String(LATENCY_BOUND_MS / 2)
+      REQUEST_TIMEOUT_MS: String(REQUEST_TIMEOUT_MS),
+      SHUTDOWN_TIMEOUT_MS: String(SHUTDOWN_TIMEOUT_MS)
     },
-    stdio: ['ignore', 'pipe', 'inherit']
+    stdio: ['ignore', 'pipe', 'pipe']
   })
-  createInterface({ input: app.stdout }).on('line', () => undefined)
+  const log: AppLog = { byRequest: new Map(), shutDownCleanly: false, stderr: [] }
+  createInterface({ input: app.stdout }).on('line', (line) => {
+    let entry: { requestId?: unknown; msg?: unknown }
+    try {
+      entry = JSON.parse(line) as typeof entry
+    } catch {
+      return
+    }
+    if (entry.msg === 'shut down cleanly') log.shutDownCleanly = true
+    if (typeof entry.requestId === 'string' && entry.requestId.startsWith('chaos-')) {
+      const lines = log.byRequest.get(entry.requestId) ?? []
+      lines.push(line.slice(0, 400))
+      log.byRequest.set(entry.requestId, lines)
+    }
+  })
+  // close-with-grace says "killed by timeout" here when it forces the exit.
+  createInterface({ input: app.stderr }).on('line', (line) => {
+    log.stderr.push(line)
+    process.stderr.write(`app: ${line}\n`)
+  })
+  return { app, log }
+}
+
+async function run (runNumber: number, restart: string): Promise<void> {
+  const admin = postgres(ADMIN_URL, { max: 1, onnotice: () => undefined })
+  const name = `taskforge_chaos_${randomBytes(6).toString('hex')}`
+  await admin.unsafe(`create database ${name}`)
+  const databaseUrl = databaseUrlFor(ADMIN_URL, name)
+  const port = await findFreePort()
+  const base = `http://127.0.0.1:${port}`
+  const { app, log } = startApp(databaseUrl, port)
+  const exited = once(app, 'exit') as Promise<[number | null, NodeJS.Signals | null]>
   try {
     let ready = false
     for (let i = 0; i < 150 && !ready; i++) {
-      if (app.exitCode !== null || app.signalCode !== null) throw new Error(`the app exited with ${app.signalCode ?? String(app.exitCode)} before it was ready`)
+      if (hasExited(app)) throw new Error(`the app exited with ${app.signalCode ?? String(app.exitCode)} before it was ready`)
       const status = await fetch(`${base}/health/ready`, bounded()).then((response) => response.status, () => 0)
       ready = status === 200
       if (!ready) await sleep(200)
@@ -99,7 +147,9 @@ async function main (): Promise<number> {
 
     const created: string[] = []
     const answers = new Map<number, number>()
-    const badAnswers: string[] = []
+    const counts = { sent: 0, resets: 0, unanswered: 0, otherFailures: 0 }
+    /** Requests without an acceptable answer, each with its request id, to find its lines in the app's log. */
+    const failures: { requestId: string; detail: string }[] = []
     let slowest = 0
     let running = true
     // Answers that came while the restart command ran (none when it blocks this script).
@@ -108,35 +158,43 @@ async function main (): Promise<number> {
     /** When a request began, relative to the restart: for the report of a bad answer. */
     const sinceRestart = (at: number) => restartStarted === 0 ? 'before the restart' : `${at - restartStarted} ms after the restart began`
     let answeredDuringRestart = 0
-    const worker = async (index: number) => {
+    const client = async (index: number) => {
       for (let n = 0; running; n++) {
         const started = Date.now()
         const request = n % 2 === 0 ? 'POST /tasks' : 'GET /tasks'
+        const requestId = `chaos-${runNumber}-${index}-${n}`
+        const init = { headers: { ...headers, 'x-request-id': requestId } }
+        counts.sent += 1
         try {
           const response = n % 2 === 0
-            ? await fetch(`${base}/tasks`, bounded({ method: 'POST', headers, body: JSON.stringify({ title: `chaos ${index}-${n}` }) }))
-            : await fetch(`${base}/tasks?limit=5`, bounded({ headers }))
+            ? await fetch(`${base}/tasks`, bounded({ ...init, method: 'POST', body: JSON.stringify({ title: `chaos ${requestId}` }) }))
+            : await fetch(`${base}/tasks?limit=5`, bounded(init))
           const body = await response.text()
           slowest = Math.max(slowest, Date.now() - started)
           answers.set(response.status, (answers.get(response.status) ?? 0) + 1)
           if (restarting) answeredDuringRestart += 1
           if (response.status === 201) created.push((JSON.parse(body) as { id: string }).id)
           else if (response.status >= 300 && !(response.status === 503 && response.headers.get('content-type')?.startsWith('application/problem+json') === true)) {
-            badAnswers.push(`${request} sent ${sinceRestart(started)}: ${response.status} ${body.slice(0, 200)}`)
+            failures.push({ requestId, detail: `${request} sent ${sinceRestart(started)}: ${response.status} ${body.slice(0, 200)}` })
           }
         } catch (error) {
-          badAnswers.push(`${request} sent ${sinceRestart(started)}: no answer after ${Date.now() - started} ms: ${String(error)}`)
+          const kind = classifyFailure(error)
+          if (kind === 'reset') counts.resets += 1
+          else if (kind === 'unanswered') counts.unanswered += 1
+          else counts.otherFailures += 1
+          const cause = error instanceof Error && error.cause instanceof Error ? `: ${error.cause.message}` : ''
+          failures.push({ requestId, detail: `${request} sent ${sinceRestart(started)}: no answer (${kind}) after ${Date.now() - started} ms: ${String(error)}${cause}` })
         }
         await sleep(20)
       }
     }
-    const load = Promise.all([0, 1, 2, 3].map((index) => worker(index)))
+    const load = Promise.all(Array.from({ length: CLIENTS }, (_, index) => client(index)))
     await sleep(1500)
-    process.stdout.write(`restarting PostgreSQL: ${restart}\n`)
+    process.stdout.write(`run ${runNumber}: restarting PostgreSQL${LOAD_DURING_RESTART ? ' under load' : ''}: ${restart}\n`)
     restartStarted = Date.now()
     restarting = true
     try {
-      if (process.env.CHAOS_LOAD_DURING_RESTART === '1') await runCommand(restart)
+      if (LOAD_DURING_RESTART) await runCommand(restart)
       else execSync(restart, { stdio: 'inherit' })
     } finally {
       restarting = false
@@ -152,10 +210,18 @@ async function main (): Promise<number> {
     running = false
     await load
 
-    check('only 2xx or 503 problem answers during the restart', badAnswers.length === 0, badAnswers.length === 0 ? JSON.stringify(Object.fromEntries(answers)) : `${badAnswers.length} bad: ${badAnswers.slice(0, 3).join(' | ')}`)
+    const noAnswer = counts.resets + counts.unanswered + counts.otherFailures
+    const badAnswers = failures.length - noAnswer
+    const explain = () => failures.slice(0, 3).map(({ requestId, detail }) => {
+      const lines = log.byRequest.get(requestId) ?? []
+      return `${requestId} ${detail}; the app logged ${lines.length === 0 ? 'nothing' : lines.join(' ')}`
+    }).join(' | ')
+    const counted = `${counts.sent} sent: ${JSON.stringify(Object.fromEntries(answers))}, ${counts.resets} reset, ${counts.unanswered} unanswered at ${LATENCY_BOUND_MS} ms, ${counts.otherFailures} other failures`
+    check('every request answered (no reset, none left without an answer)', noAnswer === 0, noAnswer === 0 ? counted : `${counted}: ${explain()}`)
+    check('only 2xx or 503 problem answers', badAnswers === 0, badAnswers === 0 ? '' : `${badAnswers} bad: ${explain()}`)
     check(`no answer slower than ${LATENCY_BOUND_MS} ms`, slowest < LATENCY_BOUND_MS, `slowest ${slowest} ms`)
     check('ready again after the restart', readyAfterMs >= 0, `${readyAfterMs} ms after the restart began`)
-    check('the process stayed up', app.exitCode === null)
+    check('the process stayed up', !hasExited(app))
     const after = await fetch(`${base}/tasks`, bounded({ method: 'POST', headers, body: JSON.stringify({ title: 'after the restart' }) }))
     check('writes work after the restart', after.status === 201, String(after.status))
     const sql = postgres(databaseUrl, { max: 1, onnotice: () => undefined })
@@ -164,16 +230,53 @@ async function main (): Promise<number> {
     const stored = new Set(rows.map((row) => row.id))
     const lost = created.filter((id) => !stored.has(id))
     check('every acknowledged task is in the database', lost.length === 0, `${created.length} acknowledged, ${lost.length} missing`)
-  } finally {
-    if (app.exitCode === null && app.signalCode === null) {
-      const exited = once(app, 'exit').catch(() => undefined)
+
+    Object.assign(totals, {
+      sent: totals.sent + counts.sent,
+      answered: totals.answered + [...answers.values()].reduce((sum, count) => sum + count, 0),
+      resets: totals.resets + counts.resets,
+      unanswered: totals.unanswered + counts.unanswered,
+      otherFailures: totals.otherFailures + counts.otherFailures,
+      badAnswers: totals.badAnswers + badAnswers,
+      acknowledged: totals.acknowledged + created.length,
+      lost: totals.lost + lost.length
+    })
+
+    if (!hasExited(app)) {
+      const closing = Date.now()
       app.kill('SIGTERM')
+      // close-with-grace forces the exit at SHUTDOWN_TIMEOUT_MS; later than that, something else holds the process.
+      const [code, signal] = await Promise.race([exited, sleep(SHUTDOWN_TIMEOUT_MS + 5000).then(() => [null, null] as const)])
+      const took = Date.now() - closing
+      if (!hasExited(app)) app.kill('SIGKILL')
+      const forced = log.stderr.some((line) => /killed by timeout|exiting/.test(line))
+      const clean = code === 0 && signal === null && log.shutDownCleanly && !forced && took < SHUTDOWN_TIMEOUT_MS
+      if (clean) totals.cleanCloses += 1
+      check('a clean close on SIGTERM (exit 0, "shut down cleanly", no forced exit)', clean,
+        `exit ${signal ?? String(code)} after ${took} ms${log.shutDownCleanly ? ', "shut down cleanly" logged' : ', no "shut down cleanly"'}${forced ? ', forced by close-with-grace' : ''}`)
+    }
+  } finally {
+    if (!hasExited(app)) {
+      app.kill('SIGKILL')
       await exited
     }
     await admin.unsafe(`drop database if exists ${name} with (force)`).catch(() => undefined)
     await admin.end()
   }
+}
+
+async function main (): Promise<number> {
+  const restart = restartCommand()
+  if (restart === undefined) {
+    process.stdout.write('SKIP no way to restart PostgreSQL here (set CHAOS_RESTART_CMD)\n')
+    return 0
+  }
+  if (!Number.isInteger(RUNS) || RUNS < 1) throw new Error(`CHAOS_RUNS must be a positive integer, not ${process.env.CHAOS_RUNS ?? ''}`)
+  for (let runNumber = 1; runNumber <= RUNS; runNumber++) await run(runNumber, restart)
   const failed = results.filter((result) => !result.ok).length
+  process.stdout.write(`chaos, ${RUNS} run(s), load ${LOAD_DURING_RESTART ? 'during' : 'before and after'} the restart: ${totals.sent} requests sent, ${totals.answered} answered, ` +
+    `${totals.resets} reset, ${totals.unanswered} unanswered, ${totals.otherFailures} other failures, ${totals.badAnswers} answers neither 2xx nor a 503 problem; ` +
+    `${totals.acknowledged} tasks acknowledged, ${totals.lost} lost; ${totals.cleanCloses} of ${RUNS} closes clean\n`)
   process.stdout.write(failed === 0 ? 'chaos: passed\n' : `chaos: ${failed} check(s) failed\n`)
   return failed === 0 ? 0 : 1
 }

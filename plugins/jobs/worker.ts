@@ -6,7 +6,7 @@ import type { FastifyBaseLogger } from 'fastify'
 import type { Sql } from '../../db/client.js'
 import { createJobsRepository, JOBS_CHANNEL, type Job } from '../../db/jobs/jobs-repository.js'
 import { runInLogScope } from '../../observability/log-context.js'
-import { contextFromTraceparent, recordSpanFailure, traceLogFields } from '../../observability/tracing.js'
+import { contextFromTraceparent, continueTrace, recordSpanFailure, traceLogFields } from '../../observability/tracing.js'
 import { retryDelayMs, type BackoffOptions } from './backoff.js'
 import type { JobCatalog, JobHandlers } from './definitions.js'
 
@@ -152,7 +152,9 @@ export class JobWorker<C extends JobCatalog> {
   /**
    * Runs a job in a span of its own, a child of the span that enqueued it,
    * with a logger that carries the job's ids and trace ids: the handler's
-   * queries and log lines (the mailer's) belong to this run.
+   * queries and log lines (the mailer's) belong to this run. With tracing
+   * off, a job enqueued in a trace still continues it (no span, the ids only):
+   * in its log lines and in the jobs it enqueues in turn.
    */
   private async execute (job: Job, abort: AbortController): Promise<void> {
     const definition = this.options.catalog[job.type]
@@ -164,7 +166,8 @@ export class JobWorker<C extends JobCatalog> {
       attributes: { 'taskforge.job.id': job.id, 'taskforge.job.type': job.type, 'taskforge.job.attempt': job.attempts }
     }, enqueuedIn)
     const runContext = span === undefined ? context.active() : trace.setSpan(enqueuedIn, span)
-    const log = this.options.log.child({ jobId: job.id, jobType: job.type, attempt: job.attempts, ...traceLogFields(span) })
+    const traceContext = span?.spanContext() ?? (job.traceparent === null ? undefined : continueTrace(job.traceparent))
+    const log = this.options.log.child({ jobId: job.id, jobType: job.type, attempt: job.attempts, ...traceLogFields(traceContext) })
     const started = performance.now()
     const renewal = setInterval(() => {
       this.jobs.renewLease(job.id, this.id, this.options.leaseMs).then((held) => {
@@ -173,7 +176,7 @@ export class JobWorker<C extends JobCatalog> {
     }, Math.max(100, Math.floor(this.options.leaseMs / 3)))
     const timeout = setTimeout(() => { abort.abort(new Error('the job ran out of time')) }, definition?.timeoutMs ?? this.options.timeoutMs)
     try {
-      const recorded = await context.with(runContext, () => runInLogScope({ log }, async () => {
+      const recorded = await context.with(runContext, () => runInLogScope({ log, traceContext }, async () => {
         const handler = this.options.handlers[job.type]
         if (definition === undefined || handler === undefined) throw new Error(`no handler for job type "${job.type}"`)
         await raceAbort(handler(job.payload as never, { jobId: job.id, attempt: job.attempts, signal: abort.signal }), abort.signal)

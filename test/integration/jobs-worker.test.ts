@@ -2,6 +2,7 @@ import pino from 'pino'
 import t from 'tap'
 import { createSql, type Sql } from '../../db/client.js'
 import { instrumentSql, type QueryStatement } from '../../db/instrumented-sql.js'
+import { createJobsRepository } from '../../db/jobs/jobs-repository.js'
 import { createJobQueue } from '../../plugins/jobs/queue.js'
 import { createTestDatabase } from '../helpers/database.js'
 import { createTestWorker, eventually, jobById, testCatalog } from '../helpers/jobs.js'
@@ -58,6 +59,31 @@ t.test('a job that succeeds is done; one that fails is retried with backoff, the
   t.ok(outcomes.includes('test-job:retried'))
 })
 
+t.test('untraced, a job enqueued in a trace continues it: its log lines carry the trace, the jobs it enqueues carry it on', async (t) => {
+  const sql = await createTestSql(t)
+  const queue = createJobQueue(testCatalog, { sql, maxAttempts: 5 })
+  const callerTraceId = '4bf92f3577b34da6a3ce929d0e0e4736'
+  const first = await createJobsRepository(sql).enqueue({ type: 'test-job', payload: { n: 1 }, maxAttempts: 5, traceparent: `00-${callerTraceId}-00f067aa0ba902b7-01` })
+  const lines: Record<string, unknown>[] = []
+  const log = pino({ level: 'info' }, { write: (line: string) => { lines.push(JSON.parse(line) as Record<string, unknown>) } })
+  let second: string | undefined
+  const worker = createTestWorker(t, sql, {
+    'test-job': async ({ n }) => { if (n === 1) second = await queue.enqueue('test-job', { n: 2 }) },
+    'slow-job': async () => undefined
+  }, { log }) // and no tracer: no spans
+  await worker.start()
+  await eventually(async () => lines.filter((line) => line.msg === 'job done').length === 2 || undefined, 10_000, 'both jobs done')
+
+  const done = (id: string | undefined) => lines.find((line) => line.msg === 'job done' && line.jobId === id)
+  const firstRun = done(first)
+  const secondRun = done(second)
+  t.match(firstRun, { trace_id: callerTraceId, span_id: /^[0-9a-f]{16}$/ }, 'the run carries the trace it was enqueued in')
+  t.not(firstRun?.span_id, '00f067aa0ba902b7', 'with a span id of its own')
+  t.equal((await jobById(sql, second ?? ''))?.traceparent, `00-${callerTraceId}-${String(firstRun?.span_id)}-01`, 'the job it enqueued has the run as its parent')
+  t.match(secondRun, { trace_id: callerTraceId, span_id: /^[0-9a-f]{16}$/ })
+  t.not(secondRun?.span_id, firstRun?.span_id)
+})
+
 t.test('a failed job waits for its backoff before the next attempt', async (t) => {
   const sql = await createTestSql(t)
   const queue = createJobQueue(testCatalog, { sql, maxAttempts: 5 })
@@ -87,20 +113,112 @@ t.test('a job whose worker died is run again once its lease expires', async (t) 
   t.equal(job.attempts, 2, 'the lost attempt counts')
 })
 
+/** A statement of the lease protocol, as the worker that sent it saw it: when it went out, and when its answer came. */
+interface LeaseStatement {
+  worker: string
+  kind: 'claim' | 'renew' | 'done' | 'reclaim'
+  sentAt: number
+  answeredAt?: number
+}
+
+interface SlowRun {
+  worker: string
+  jobId: string
+  startedAt: number
+}
+
+function leaseStatementKind (statement: QueryStatement): LeaseStatement['kind'] | undefined {
+  const text = statement.text ?? ''
+  if (text.includes('for update skip locked')) return 'claim'
+  if (text.startsWith('update jobs set locked_until')) return 'renew'
+  if (text.includes('set state = \'done\'')) return 'done'
+  if (text.includes('locked_until < now()')) return 'reclaim'
+  return undefined
+}
+
+/** The claim that gave a run its job: the last its worker had an answer to before the run began. */
+function claimOf (statements: LeaseStatement[], run: SlowRun): LeaseStatement | undefined {
+  return statements.filter((statement) => statement.worker === run.worker && statement.kind === 'claim' &&
+    statement.answeredAt !== undefined && statement.answeredAt <= run.startedAt).at(-1)
+}
+
+/**
+ * The longest the run's lease can have gone unrenewed while the run held the
+ * job: from its claim to the end of its hold (the statement that recorded it
+ * done, or else the claim that gave the job to the next run). The claim and
+ * each renewal set the lease to the database's now() + the lease, a now()
+ * between the statement going out and its answer (same host, same clock); so
+ * the gap between two is at most the next one's answer minus the previous
+ * one's sending, +2 ms for the clocks' rounding. Undefined until the end has its answer.
+ */
+function longestLeaseGap (statements: LeaseStatement[], run: SlowRun, next: SlowRun | undefined): number | undefined {
+  const claim = claimOf(statements, run)
+  const end = next === undefined
+    ? statements.find((statement) => statement.worker === run.worker && statement.kind === 'done' && statement.sentAt >= run.startedAt)
+    : claimOf(statements, next)
+  if (claim === undefined || end?.answeredAt === undefined) return undefined
+  const renewals = statements.filter((statement) => statement.worker === run.worker && statement.kind === 'renew' &&
+    statement.sentAt >= claim.sentAt && statement.sentAt < end.sentAt)
+  const chain = [claim, ...renewals, end]
+  return Math.max(...chain.slice(1).map((statement, index) => (statement.answeredAt ?? Number.POSITIVE_INFINITY) - (chain[index]?.sentAt ?? 0) + 2))
+}
+
 t.test('a long job keeps its lease while it runs: no second run', async (t) => {
+  // Renewed every third of the lease: a pause of up to two thirds of it loses nothing.
+  const LEASE_MS = 1000
+  const JOB_MS = 3500
+  const ROUNDS = 3
   const sql = await createTestSql(t)
   const queue = createJobQueue(testCatalog, { sql, maxAttempts: 5 })
-  let runs = 0
-  const handlers = { 'test-job': async () => undefined, 'slow-job': async ({ ms }: { ms: number }) => { runs += 1; await new Promise((resolve) => setTimeout(resolve, ms)) } }
-  // Renewed every third of the lease: a pause of up to two thirds of it (a busy 2-core machine) loses nothing.
-  const first = createTestWorker(t, sql, handlers, { leaseMs: 1000 })
-  const second = createTestWorker(t, sql, handlers, { leaseMs: 1000 })
-  await first.start()
-  await second.start()
-  const id = await queue.enqueue('slow-job', { ms: 3500 })
-  const job = await eventually(async () => { const found = await jobById(sql, id); return found?.state === 'done' && found })
-  t.equal(runs, 1, 'ran once, though it outlived its lease three times over')
-  t.equal(job.attempts, 1)
+  let statements: LeaseStatement[] = []
+  const runs: SlowRun[] = []
+  const worker = (name: string) => createTestWorker(t, instrumentSql(sql, {
+    start: (statement) => {
+      const kind = leaseStatementKind(statement)
+      if (kind === undefined) return () => undefined
+      const entry: LeaseStatement = { worker: name, kind, sentAt: Date.now() }
+      statements.push(entry)
+      return () => { entry.answeredAt = Date.now() }
+    }
+  }), {
+    'test-job': async () => undefined,
+    'slow-job': async ({ ms }, { jobId }) => {
+      runs.push({ worker: name, jobId, startedAt: Date.now() })
+      await new Promise((resolve) => setTimeout(resolve, ms))
+    }
+  }, { leaseMs: LEASE_MS })
+  for (const each of [worker('first'), worker('second')]) await each.start()
+
+  // Only a lease the machine let be renewed in time can be held to: on 2 loaded cores a pause longer
+  // than the lease lets it lapse, and then a second run is the queue doing its job. So each round
+  // measures the longest gap between renewals: a round whose lease could have lapsed proves nothing
+  // either way and is run again; a round renewed in time must see one run, whatever the machine did.
+  const lapsed: string[] = []
+  for (let round = 1; round <= ROUNDS; round++) {
+    statements = []
+    const id = await queue.enqueue('slow-job', { ms: JOB_MS })
+    const job = await eventually(async () => {
+      const found = await jobById(sql, id)
+      return (found?.state === 'done' || found?.state === 'dead') && found
+    }, 30_000, 'the slow job to be done')
+    const [run, ...again] = runs.filter((each) => each.jobId === id)
+    if (run === undefined) throw new Error('the job ran nowhere')
+    const gap = await eventually(async () => longestLeaseGap(statements, run, again[0]), 5000, 'the answer to the statement that ended the run\'s hold')
+    if (gap >= LEASE_MS) {
+      const renewed = statements.filter((statement) => statement.worker === run.worker && statement.kind === 'renew').length
+      lapsed.push(`${gap} ms (renewed ${renewed} times)`)
+      t.comment(`round ${round}: the lease went ${gap} ms without renewal, so it could lapse: not counted`)
+      continue
+    }
+    t.equal(again.length, 0, `ran once, though it outlived its lease three times over (never ${gap} ms without renewal)`)
+    t.match(job, { state: 'done', attempts: 1 })
+    const thief = run.worker === 'first' ? 'second' : 'first'
+    const firstLeaseOver = (claimOf(statements, run)?.answeredAt ?? Number.POSITIVE_INFINITY) + LEASE_MS
+    const looked = statements.filter((statement) => statement.worker === thief && statement.kind === 'reclaim' && statement.sentAt > firstLeaseOver).length
+    t.ok(looked >= 2, `the other worker looked for expired leases ${looked} times after the first lease would have run out`)
+    return
+  }
+  t.fail(`in ${ROUNDS} rounds the lease was never renewed in time (lease ${LEASE_MS} ms); longest gaps: ${lapsed.join(', ')}`)
 })
 
 t.test('app.close() waits for a running job; a job past the time-out is released to the queue', async (t) => {

@@ -64,6 +64,75 @@ t.test('the log lines of a request share its request id and trace id, and carry 
   t.same([...new Set(jobLines.map((line) => line.trace_id))], [registerTrace], 'job lines carry the trace of the request that enqueued the job')
 })
 
+const CALLER_TRACE_ID = '0af7651916cd43dd8448eb211c80319c'
+const CALLER_SPAN_ID = 'b7ad6b7169203331'
+const SPAN_ID = /^[0-9a-f]{16}$/
+
+t.test('with no OTLP endpoint, a caller\'s traceparent still reaches every log line of the request and of the job it enqueued', async (t) => {
+  const { app, logs } = await buildTestApp(t, { LOG_LEVEL: 'trace', JOBS_POLL_INTERVAL_MS: '50' })
+  t.equal(app.observability.tracer, undefined, 'tracing is off')
+  const response = await app.inject({
+    method: 'POST',
+    url: '/auth/register',
+    headers: { traceparent: `00-${CALLER_TRACE_ID}-${CALLER_SPAN_ID}-01`, 'x-request-id': 'req-traceparent' },
+    payload: { email: 'gateway@example.io', password: 'correct horse battery' }
+  })
+  t.equal(response.statusCode, 201)
+  t.equal(response.headers['x-request-id'], 'req-traceparent', 'X-Request-Id is as ever')
+  t.equal(response.headers.traceparent, undefined, 'nothing echoed: the trace context is the caller\'s to send')
+  await eventually(async () => logs.some((line) => line.msg === 'job done' && line.jobType === 'welcome-email'), 10_000, 'the welcome email job')
+
+  const lines = logs.filter((line) => line.requestId === 'req-traceparent')
+  for (const msg of ['incoming request', 'sql query', 'user registered', 'request completed']) {
+    t.ok(lines.some((line) => line.msg === msg), `the request logged: ${msg}`)
+  }
+  t.same([...new Set(lines.map((line) => line.trace_id))], [CALLER_TRACE_ID], 'every line of the request carries the caller\'s trace id')
+  const requestSpanIds = [...new Set(lines.map((line) => line.span_id))]
+  t.equal(requestSpanIds.length, 1, 'and one span id')
+  const [requestSpanId] = requestSpanIds
+  t.match(requestSpanId, SPAN_ID)
+  t.not(requestSpanId, CALLER_SPAN_ID, 'the request\'s own, not the caller\'s')
+
+  const [job] = await app.sql`select id, traceparent from jobs where type = 'welcome-email'`
+  t.equal(job?.traceparent, `00-${CALLER_TRACE_ID}-${String(requestSpanId)}-01`, 'the job keeps the trace, the request as its parent')
+  const jobLines = logs.filter((line) => line.jobId === job?.id)
+  t.ok(jobLines.some((line) => line.msg === 'job done'), 'job done')
+  t.ok(jobLines.some((line) => typeof line.msg === 'string' && line.msg.startsWith('mail simulated')), 'the mailer\'s line, written during the run')
+  t.same([...new Set(jobLines.map((line) => line.trace_id))], [CALLER_TRACE_ID], 'every line of the job run carries the same trace id')
+  const jobSpanIds = [...new Set(jobLines.map((line) => line.span_id))]
+  t.equal(jobSpanIds.length, 1)
+  t.match(jobSpanIds[0], SPAN_ID)
+  t.not(jobSpanIds[0], requestSpanId, 'the run has a span id of its own')
+})
+
+t.test('with no OTLP endpoint, an invalid traceparent is ignored: the request is served, its lines and its job carry no trace ids', async (t) => {
+  const { app, logs } = await buildTestApp(t, { JOBS_CONCURRENCY: '0' })
+  const invalid = {
+    garbage: 'not a traceparent',
+    'an all-zero trace id': `00-${'0'.repeat(32)}-${CALLER_SPAN_ID}-01`,
+    'an all-zero parent id': `00-${CALLER_TRACE_ID}-${'0'.repeat(16)}-01`,
+    'upper-case hex': `00-${CALLER_TRACE_ID.toUpperCase()}-${CALLER_SPAN_ID}-01`,
+    'version ff': `ff-${CALLER_TRACE_ID}-${CALLER_SPAN_ID}-01`,
+    'version 00 with a fifth field': `00-${CALLER_TRACE_ID}-${CALLER_SPAN_ID}-01-extra`,
+    'a short trace id': `00-${CALLER_TRACE_ID.slice(1)}-${CALLER_SPAN_ID}-01`,
+    'two headers in one': `00-${CALLER_TRACE_ID}-${CALLER_SPAN_ID}-01, 00-${CALLER_TRACE_ID}-${CALLER_SPAN_ID}-01`
+  }
+  for (const [what, traceparent] of Object.entries(invalid)) {
+    const response = await app.inject({
+      method: 'POST',
+      url: '/auth/register',
+      headers: { traceparent, 'x-request-id': 'req-invalid' },
+      payload: { email: `${what.replace(/[^a-z0-9]+/g, '-')}@example.io`, password: 'correct horse battery' }
+    })
+    t.equal(response.statusCode, 201, what)
+  }
+  t.ok(logs.filter((line) => line.requestId === 'req-invalid').length >= 3 * Object.keys(invalid).length, 'the requests logged')
+  t.same(logs.filter((line) => 'trace_id' in line || 'span_id' in line), [], 'no line carries trace ids')
+  const jobs = await app.sql`select traceparent from jobs where type = 'welcome-email'`
+  t.equal(jobs.length, Object.keys(invalid).length)
+  t.ok(jobs.every((job) => job.traceparent === null), 'no job carries a trace context')
+})
+
 t.test('no password or token appears in any log line of a register/login/refresh/task flow', async (t) => {
   const { app, logs } = await buildTestApp(t, { LOG_LEVEL: 'trace', JOBS_POLL_INTERVAL_MS: '50' }, { traceExporter: new InMemorySpanExporter() })
   const password = 'pa55word-that-must-not-leak'

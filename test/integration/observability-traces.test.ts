@@ -132,13 +132,13 @@ t.test('GET /metrics is not traced', async (t) => {
   t.same(exporter.getFinishedSpans().map((span) => span.name), [], 'neither the scrape nor its queue count')
 })
 
-t.test('with no OTLP endpoint, nothing is traced: no trace ids in logs, none stored with jobs', async (t) => {
+// With a caller's traceparent, the ids still reach the logs and the jobs: observability-logs.test.ts.
+t.test('with no OTLP endpoint, nothing is traced: without a traceparent no trace ids in logs, none stored with jobs', async (t) => {
   const { app, logs } = await buildTestApp(t, { JOBS_CONCURRENCY: '0' })
   t.equal(app.observability.tracer, undefined)
   const response = await app.inject({
     method: 'POST',
     url: '/auth/register',
-    headers: { traceparent: `00-${CALLER_TRACE_ID}-${CALLER_SPAN_ID}-01` },
     payload: { email: 'untraced@example.io', password: 'correct horse battery' }
   })
   t.equal(response.statusCode, 201)

@@ -1,3 +1,4 @@
+import type { AddressInfo } from 'node:net'
 import t from 'tap'
 import { buildTestApp } from '../helpers/app.js'
 import { loginUser, registerUser } from '../helpers/auth.js'
@@ -267,4 +268,34 @@ t.test('Idempotency-Key on POST /tasks', async (t) => {
     t.equal((await client.create({ title: '' }, { 'idempotency-key': 'fresh' })).statusCode, 400)
     t.equal((await client.create({ title: 'Valid' }, { 'idempotency-key': 'fresh' })).statusCode, 201)
   })
+})
+
+t.test('two PATCHes racing with the same If-Match: exactly one 200 and one 412, round after round', async (t) => {
+  const { app } = await buildTestApp(t)
+  await app.listen({ port: 0, host: '127.0.0.1' })
+  const baseUrl = `http://127.0.0.1:${(app.server.address() as AddressInfo).port}`
+  const alice = await registerUser(app)
+  const a = tasksClient(app, alice.accessToken)
+  const patch = (id: string, title: string) => fetch(`${baseUrl}/tasks/${id}`, {
+    method: 'PATCH',
+    headers: { authorization: `Bearer ${alice.accessToken}`, 'content-type': 'application/json', 'if-match': '"1"' },
+    body: JSON.stringify({ title })
+  })
+
+  for (let round = 1; round <= 10; round++) {
+    const task = await a.createTask({ title: `Contested ${round}` })
+    // Both on the wire at once, over two connections of a real server: neither waits for the other's answer.
+    const answers = await Promise.all([patch(task.id, `left ${round}`), patch(task.id, `right ${round}`)])
+    const statuses = answers.map((response) => response.status)
+    t.same([...statuses].sort(), [200, 412], `round ${round}: one 200 and one 412 (${statuses.join(', ')})`)
+    const winner = answers.find((response) => response.status === 200)
+    const loser = answers.find((response) => response.status === 412)
+    if (winner === undefined || loser === undefined) continue
+    const written = await winner.json() as TaskBody
+    t.equal(winner.headers.get('etag'), '"2"', `round ${round}: the winner's ETag`)
+    t.equal(loser.headers.get('content-type'), PROBLEM, `round ${round}: the loser is told why`)
+    t.equal((await loser.json() as { type: string }).type, 'https://taskforge.dev/problems/precondition-failed')
+    const [row] = await app.sql`select title, version from tasks where id = ${task.id}`
+    t.same(row, { title: written.title, version: 2 }, `round ${round}: the winner's write alone is stored, version 2`)
+  }
 })

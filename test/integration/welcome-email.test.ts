@@ -8,6 +8,22 @@ import { startServerProcess } from '../helpers/server-process.js'
 import { freePort, startSilentServer, startSmtpServer } from '../helpers/smtp.js'
 
 const FAST_JOBS = { JOBS_POLL_INTERVAL_MS: '100', JOBS_RETRY_BASE_MS: '100' }
+/** A poll a minute (and every SQL query logged): in these tests only a notification can bring a job in seconds. */
+const SLOW_POLL = { JOBS_POLL_INTERVAL_MS: '60000', LOG_LEVEL: 'trace' }
+/** How soon a notified worker must have sent the mail: the next poll would be a minute away (idle, it takes some 50 ms). */
+const NOTIFIED_WITHIN_MS = 5000
+
+/** The worker's claim, logged (LOG_LEVEL=trace) once it has run. */
+const isClaim = (line: Record<string, unknown>) => line.msg === 'sql query' && line.sql === 'WITH jobs'
+
+/**
+ * Resolves once the app's worker has looked for due jobs and found none: from
+ * then on it sleeps until a notification wakes it, or the poll interval ends.
+ */
+async function workerAsleep (app: FastifyInstance, logs: Record<string, unknown>[]): Promise<void> {
+  await app.ready()
+  await eventually(async () => logs.some(isClaim) || undefined, 10_000, 'the worker\'s first look for jobs')
+}
 
 async function register (app: FastifyInstance, email: string, name?: string) {
   const response = await app.inject({ method: 'POST', url: '/auth/register', payload: { email, password: 'long enough password', ...(name === undefined ? {} : { name }) } })
@@ -35,6 +51,45 @@ t.test('registration sends the welcome email over SMTP, in the background', asyn
     return found?.state === 'done' && found
   }, 10_000, 'the job to be recorded done')
   t.match(job, { state: 'done', attempts: 1 })
+})
+
+t.test('the welcome email goes out at once through LISTEN/NOTIFY, not at the next poll (JOBS_POLL_INTERVAL_MS=60000)', async (t) => {
+  const smtp = await startSmtpServer(t)
+  const { app, logs } = await buildTestApp(t, { ...SLOW_POLL, SMTP_URL: `smtp://127.0.0.1:${smtp.port}` })
+  await workerAsleep(app, logs)
+  t.equal((await register(app, 'notified@example.io')).statusCode, 201)
+  const answered = performance.now()
+  const mail = await eventually(async () => smtp.received[0], NOTIFIED_WITHIN_MS, 'the welcome email, long before the next poll')
+  t.same(mail.to, ['notified@example.io'])
+  t.comment(`sent ${Math.round(performance.now() - answered)} ms after the registration's answer`)
+})
+
+t.test('two instances on one database: the notification wakes both, one of them sends the email, exactly once', async (t) => {
+  const smtp = await startSmtpServer(t)
+  const database = await createTestDatabase(t)
+  const environment = { ...SLOW_POLL, SMTP_URL: `smtp://127.0.0.1:${smtp.port}` }
+  const first = await buildTestApp(t, environment, { database })
+  const second = await buildTestApp(t, environment, { database })
+  const instances = [first, second].map(({ app, logs }, index) => ({ name: `instance ${index + 1}`, app, logs, seen: 0 }))
+  for (const instance of instances) {
+    await workerAsleep(instance.app, instance.logs)
+    instance.seen = instance.logs.length
+  }
+  const linesSince = (instance: typeof instances[number]) => instance.logs.slice(instance.seen)
+
+  t.equal((await register(first.app, 'twice-notified@example.io')).statusCode, 201)
+  const answered = performance.now()
+  const mail = await eventually(async () => smtp.received[0], NOTIFIED_WITHIN_MS, 'the welcome email, long before the next poll')
+  t.comment(`sent ${Math.round(performance.now() - answered)} ms after the registration's answer`)
+  t.same(mail.to, ['twice-notified@example.io'])
+  await eventually(async () => instances.every((instance) => linesSince(instance).some(isClaim)) || undefined, NOTIFIED_WITHIN_MS, 'both workers to look for the job')
+  await eventually(async () => {
+    const [job] = await first.app.sql`select state from jobs where type = 'welcome-email'`
+    return job?.state === 'done' || undefined
+  }, 10_000, 'the job to be recorded done')
+  const claimedBy = instances.filter((instance) => linesSince(instance).some((line) => line.msg === 'jobs claimed')).map((instance) => instance.name)
+  t.equal(claimedBy.length, 1, `one instance claimed it (${claimedBy.join(', ')})`)
+  t.equal(smtp.received.length, 1, 'one email')
 })
 
 t.test('an SMTP server that is down delays the email, never loses it, and never delays the answer', async (t) => {
