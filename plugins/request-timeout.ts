@@ -11,7 +11,7 @@ import fp from 'fastify-plugin'
  * been read, so every request with a body (POST, PUT, PATCH) was left
  * unbounded (fastify/fastify#6725). This one ends with the response.
  */
-export default fp((app, _options, done) => {
+export default fp(async (app) => {
   const timeoutMs = app.config.requestTimeoutMs
   app.addHook('onRequest', (request, reply, next) => {
     const timer = setTimeout(() => {
@@ -25,5 +25,4 @@ export default fp((app, _options, done) => {
     reply.raw.once('close', () => { clearTimeout(timer) })
     next()
   })
-  done()
 }, { name: 'request-timeout', dependencies: ['config'] })
