@@ -60,69 +60,76 @@ export const EnvironmentSchema = Type.Object({
 })
 export type Environment = Static<typeof EnvironmentSchema>
 
-export interface Config {
-  env: Environment['NODE_ENV']
-  host: string
-  port: number
-  logLevel: Environment['LOG_LEVEL']
-  observability: {
+const Env = EnvironmentSchema.properties
+/** A setting that may be unset: its key is always there, its value may be undefined. */
+const Maybe = <T extends TSchema>(schema: T) => Type.Union([schema, Type.Undefined()])
+const Seconds = Type.Integer({ minimum: 1 })
+
+/** What loadConfig makes of the environment, the only settings the app reads: a variable read as it is keeps its schema. */
+export const ConfigSchema = Type.Object({
+  env: Env.NODE_ENV,
+  host: Env.HOST,
+  port: Env.PORT,
+  logLevel: Env.LOG_LEVEL,
+  observability: Type.Object({
     /** GET /metrics, open or (with a token) behind `Authorization: Bearer <token>`. */
-    metrics: {
-      enabled: boolean
-      token: string | undefined
+    metrics: Type.Object({
+      enabled: Env.METRICS_ENABLED,
+      token: Maybe(Env.METRICS_TOKEN),
       /** The public listener serves it: not in production without a token, nor when it has a listener of its own. */
-      onPublicListener: boolean
+      onPublicListener: Type.Boolean(),
       /** METRICS_PORT: a listener of its own that serves GET /metrics only. */
-      listener: { host: string; port: number } | undefined
-    }
+      listener: Maybe(Type.Object({ host: Env.METRICS_HOST, port: Type.Integer({ minimum: 0, maximum: 65535 }) }))
+    }),
     /** Unset endpoint: no spans (a caller's traceparent still reaches the logs). */
-    tracing: { endpoint: string | undefined; serviceName: string }
-  }
-  database: {
+    tracing: Type.Object({ endpoint: Maybe(Env.OTEL_EXPORTER_OTLP_ENDPOINT), serviceName: Env.OTEL_SERVICE_NAME })
+  }),
+  database: Type.Object({
     /** Unset: an embedded PostgreSQL is started under dataDir. */
-    url: string | undefined
-    dataDir: string
-    embeddedPort: number | undefined
-    poolMax: number
-    statementTimeoutMs: number
-  }
-  auth: {
-    jwtSecret: string
-    accessTokenTtlSeconds: number
-    refreshTokenTtlSeconds: number
+    url: Maybe(Env.DATABASE_URL),
+    dataDir: Env.DATA_DIR,
+    embeddedPort: Maybe(Env.EMBEDDED_PG_PORT),
+    poolMax: Env.DB_POOL_MAX,
+    statementTimeoutMs: Env.DB_STATEMENT_TIMEOUT_MS
+  }),
+  auth: Type.Object({
+    jwtSecret: Type.String({ minLength: 32 }),
+    accessTokenTtlSeconds: Seconds,
+    refreshTokenTtlSeconds: Seconds,
     /** A login's refresh tokens stop working this long after the login, however often they rotate. */
-    refreshTokenMaxAgeSeconds: number
-    argon2: { memoryCost: number; timeCost: number; parallelism: number }
-  }
-  corsOrigins: string[]
-  redisUrl: string | undefined
-  mail: { smtpUrl: string | undefined; from: string }
-  jobs: {
+    refreshTokenMaxAgeSeconds: Seconds,
+    argon2: Type.Object({ memoryCost: Env.ARGON2_MEMORY_KIB, timeCost: Env.ARGON2_TIME_COST, parallelism: Env.ARGON2_PARALLELISM })
+  }),
+  corsOrigins: Type.Array(Type.String()),
+  redisUrl: Maybe(Env.REDIS_URL),
+  mail: Type.Object({ smtpUrl: Maybe(Env.SMTP_URL), from: Env.MAIL_FROM }),
+  jobs: Type.Object({
     /** 0: this instance enqueues but runs no worker. */
-    concurrency: number
-    pollIntervalMs: number
-    leaseMs: number
-    maxAttempts: number
-    retryBaseMs: number
-  }
+    concurrency: Env.JOBS_CONCURRENCY,
+    pollIntervalMs: Env.JOBS_POLL_INTERVAL_MS,
+    leaseMs: Env.JOBS_LEASE_MS,
+    maxAttempts: Env.JOBS_MAX_ATTEMPTS,
+    retryBaseMs: Env.JOBS_RETRY_BASE_MS
+  }),
   /** A request not answered by then gets a 503 problem, whatever it still waits for. */
-  requestTimeoutMs: number
-  bodyLimit: number
+  requestTimeoutMs: Env.REQUEST_TIMEOUT_MS,
+  bodyLimit: Env.BODY_LIMIT,
   /** loginFailuresMax: failed logins per client address and email in 15 minutes (plugins/rate-limits.ts has the whole model). */
-  rateLimit: { max: number; authMax: number; loginFailuresMax: number }
-  /** Fastify's trustProxy: whether X-Forwarded-* from a proxy in front is believed. */
-  trustProxy: boolean | number | string[]
-  shutdown: {
+  rateLimit: Type.Object({ max: Env.RATE_LIMIT_MAX, authMax: Env.AUTH_RATE_LIMIT_MAX, loginFailuresMax: Env.LOGIN_FAILURES_MAX }),
+  /** Fastify's trustProxy: whether X-Forwarded-* from a proxy in front is believed (true, a number of hops, or addresses/CIDRs). */
+  trustProxy: Type.Union([Type.Boolean(), Type.Integer({ minimum: 0 }), Type.Array(Type.String())]),
+  shutdown: Type.Object({
     /** Readiness fails this long before the server stops accepting, so a load balancer can take the instance out first. */
-    delayMs: number
+    delayMs: Env.SHUTDOWN_DELAY_MS,
     /** After this, a shutdown that has not finished is forced. */
-    timeoutMs: number
-  }
+    timeoutMs: Env.SHUTDOWN_TIMEOUT_MS
+  }),
   /** Above this event-loop delay the process sheds load with 503 (0: never). */
-  maxEventLoopDelayMs: number
+  maxEventLoopDelayMs: Env.MAX_EVENT_LOOP_DELAY_MS,
   /** Things worth a log line once the logger exists (e.g. a generated secret). */
-  warnings: string[]
-}
+  warnings: Type.Array(Type.String())
+})
+export type Config = Static<typeof ConfigSchema>
 
 export class ConfigError extends Error {
   constructor (readonly problems: string[]) {

@@ -12,7 +12,8 @@
 import Fastify from 'fastify'
 import pino from 'pino'
 import { createSql } from '../db/client.js'
-import { createTasksRepository, type TaskPriority, type TaskStatus } from '../db/tasks/tasks-repository.js'
+import { createTasksRepository } from '../db/tasks/tasks-repository.js'
+import type { TaskPriority, TaskStatus } from '../services/tasks/schemas.js'
 
 function required (name: string): string {
   const value = process.env[name]

@@ -6,7 +6,7 @@ const UNIQUE_VIOLATION = '23505'
 const FOREIGN_KEY_VIOLATION = '23503'
 const CHECK_VIOLATION = '23514'
 // Text PostgreSQL cannot store: a NUL in text (character_not_in_repertoire) or a \u0000 escape in jsonb
-// (untranslatable_character). The schemas refuse such text first (routes/shared-schemas.ts, Text); this is the second line.
+// (untranslatable_character). The schemas refuse such text first (schemas.ts, Text); this is the second line.
 const UNSTORABLE_TEXT_CODES = new Set(['22021', '22P05'])
 const TRANSIENT_CODES = new Set([
   '40001', // serialization_failure

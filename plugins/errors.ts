@@ -5,7 +5,7 @@ import type { ConnectionError, FastifyError, FastifyInstance, FastifyReply, Fast
 import fp from 'fastify-plugin'
 import { toDomainError } from '../db/errors.js'
 import { DomainError, type DomainErrorKind } from '../errors.js'
-import { STORABLE_TEXT_MESSAGE, STORABLE_TEXT_PATTERN } from '../routes/shared-schemas.js'
+import { STORABLE_TEXT_MESSAGE, STORABLE_TEXT_PATTERN } from '../schemas.js'
 import { rawProblemResponse, sendProblem, type ProblemInit } from './problem.js'
 import { API_SECURITY_HEADERS } from './security.js'
 

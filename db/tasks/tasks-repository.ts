@@ -1,39 +1,9 @@
 import { NotFoundError, PreconditionFailedError } from '../../errors.js'
+import type { Task, TaskChanges, TaskFields, TaskPriority, TaskStatus } from '../../services/tasks/schemas.js'
 import type { Queryable } from '../client.js'
 import { withDomainErrors } from '../errors.js'
 import { firstRow } from '../rows.js'
 import { isUuid } from '../uuid.js'
-
-export const TASK_STATUSES = ['todo', 'in_progress', 'done'] as const
-export const TASK_PRIORITIES = ['low', 'medium', 'high'] as const
-export type TaskStatus = typeof TASK_STATUSES[number]
-export type TaskPriority = typeof TASK_PRIORITIES[number]
-
-export interface Task {
-  id: string
-  userId: string
-  title: string
-  description: string
-  status: TaskStatus
-  priority: TaskPriority
-  dueAt: Date | null
-  tags: string[]
-  createdAt: Date
-  updatedAt: Date
-  completedAt: Date | null
-  version: number
-}
-
-/** The fields a client writes; everything else is the database's to keep. */
-export interface TaskFields {
-  title: string
-  description: string
-  status: TaskStatus
-  priority: TaskPriority
-  dueAt: Date | null
-  tags: string[]
-}
-export type TaskChanges = Partial<TaskFields>
 
 export const TASK_SORT_KEYS = ['createdAt', 'updatedAt', 'dueAt', 'priority'] as const
 export type TaskSortKey = typeof TASK_SORT_KEYS[number]

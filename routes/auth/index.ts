@@ -1,11 +1,11 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import type { FastifyInstance } from 'fastify'
-import type { User } from '../../db/auth/users-repository.js'
+import { RegistrationSchema, UserSchema, type User } from '../../services/auth/schemas.js'
 import { UnauthorizedError } from '../../errors.js'
 import { trimBodyStrings } from '../trim.js'
 import { noStore } from '../no-store.js'
 import { NoContent } from '../shared-schemas.js'
-import { AuthResultSchema, LoginBody, problems, RefreshBody, RegisterBody, UserSchema } from './schemas.js'
+import { AuthResultSchema, LoginBody, problems, RefreshBody } from './schemas.js'
 
 function authResult (app: FastifyInstance, user: User, refreshToken: string) {
   const access = app.auth.accessTokens.issue(user.id)
@@ -22,7 +22,7 @@ const authRoutes: FastifyPluginAsyncTypebox = async (app) => {
     schema: {
       tags: ['auth'],
       summary: 'Create an account and log in',
-      body: RegisterBody,
+      body: RegistrationSchema,
       response: { 201: AuthResultSchema, 400: problems[400], 409: problems[409], 429: problems[429] }
     },
     preValidation: trimBodyStrings(['email', 'name']),

@@ -1,11 +1,11 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import type { FastifyReply, FastifyRequest } from 'fastify'
-import type { Task } from '../../db/tasks/tasks-repository.js'
+import { TaskInputSchema, TaskPatchSchema, TaskSchema, type Task } from '../../services/tasks/schemas.js'
 import { NoContent } from '../shared-schemas.js'
 import { trimBodyStrings } from '../trim.js'
 import { etagOf, expectedVersions } from './preconditions.js'
 import {
-  CreateHeaders, DEFAULT_PAGE_SIZE, problems, TaskInputBody, TaskListQuery, TaskPage, TaskParams, TaskPatchBody, TaskRef, TaskSchema, WriteHeaders
+  CreateHeaders, DEFAULT_PAGE_SIZE, problems, TaskListQuery, TaskPage, TaskParams, TaskRef, WriteHeaders
 } from './schemas.js'
 
 const security = [{ bearerAuth: [] }]
@@ -58,7 +58,7 @@ const taskRoutes: FastifyPluginAsyncTypebox = async (app) => {
       description: 'With an Idempotency-Key, a retry of the same request within 24 hours returns the first answer and creates nothing.',
       security,
       headers: CreateHeaders,
-      body: TaskInputBody,
+      body: TaskInputSchema,
       response: { 201: TaskRef, 400: problems[400], 401: problems[401], 422: problems[422], 429: problems[429] }
     },
     preValidation: trimBodyStrings(['title'])
@@ -87,7 +87,7 @@ const taskRoutes: FastifyPluginAsyncTypebox = async (app) => {
       security,
       params: TaskParams,
       headers: WriteHeaders,
-      body: TaskInputBody,
+      body: TaskInputSchema,
       response: { 200: TaskRef, 400: problems[400], 401: problems[401], 404: problems[404], 412: problems[412], 429: problems[429] }
     },
     preValidation: trimBodyStrings(['title'])
@@ -103,7 +103,7 @@ const taskRoutes: FastifyPluginAsyncTypebox = async (app) => {
       security,
       params: TaskParams,
       headers: WriteHeaders,
-      body: TaskPatchBody,
+      body: TaskPatchSchema,
       response: { 200: TaskRef, 400: problems[400], 401: problems[401], 404: problems[404], 412: problems[412], 429: problems[429] }
     },
     preValidation: trimBodyStrings(['title'])

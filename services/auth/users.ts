@@ -1,17 +1,11 @@
 import type { FastifyBaseLogger } from 'fastify'
-import type { UsersRepository, User } from '../../db/auth/users-repository.js'
+import type { UsersRepository } from '../../db/auth/users-repository.js'
 import type { UnitOfWork } from '../../db/transaction.js'
 import { UnauthorizedError } from '../../errors.js'
 import type { JobEnqueuer } from '../../plugins/jobs/queue.js'
 import type { AppJobCatalog } from '../jobs/catalog.js'
 import type { PasswordHasher } from './passwords.js'
-
-export interface Registration {
-  /** Already trimmed and checked as an address by the caller's schema. */
-  email: string
-  password: string
-  name: string | null
-}
+import type { Registration, User } from './schemas.js'
 
 export interface UsersServiceOptions {
   users: UsersRepository

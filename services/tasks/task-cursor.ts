@@ -1,7 +1,8 @@
 import { createHmac, timingSafeEqual } from 'node:crypto'
-import { TASK_PRIORITIES, type TaskPosition, type TaskPriority, type TaskSort } from '../../db/tasks/tasks-repository.js'
+import type { TaskPosition, TaskSort } from '../../db/tasks/tasks-repository.js'
 import { isUuid } from '../../db/uuid.js'
 import { BadRequestError } from '../../errors.js'
+import { TASK_PRIORITIES, type TaskPriority } from './schemas.js'
 
 const SIGNATURE_BYTES = 16
 

@@ -1,27 +1,15 @@
 import { createHash } from 'node:crypto'
 import type { FastifyBaseLogger } from 'fastify'
 import type { IdempotencyRepository } from '../../db/tasks/idempotency-repository.js'
-import {
-  TASK_SORT_KEYS,
-  type Task, type TaskChanges, type TaskFields, type TaskListQuery, type TaskSort, type TasksRepository, type TaskSortKey
-} from '../../db/tasks/tasks-repository.js'
+import { TASK_SORT_KEYS, type TaskListQuery, type TaskSort, type TasksRepository, type TaskSortKey } from '../../db/tasks/tasks-repository.js'
 import type { UnitOfWork } from '../../db/transaction.js'
 import { BadRequestError, NotFoundError, UnprocessableError } from '../../errors.js'
 import type { Clock } from '../clock.js'
+import type { Task, TaskChanges, TaskFields, TaskInput, TaskPatch } from './schemas.js'
 import type { TaskCursors } from './task-cursor.js'
 
 const IDEMPOTENCY_WINDOW_MS = 24 * 3600 * 1000
 const DEFAULT_SORT: TaskSort = { key: 'createdAt', direction: 'desc' }
-
-/** What a client may send for a task; absent optional fields take their defaults. */
-export interface TaskInput {
-  title: string
-  description?: string
-  status?: TaskFields['status']
-  priority?: TaskFields['priority']
-  dueAt?: string | null
-  tags?: string[]
-}
 
 export interface TaskListRequest extends Omit<TaskListQuery, 'sort' | 'after'> {
   /** "createdAt", "-createdAt", ... */
@@ -61,7 +49,7 @@ export function toTaskFields (input: TaskInput): TaskFields {
   }
 }
 
-export function toTaskChanges (input: Partial<TaskInput>): TaskChanges {
+export function toTaskChanges (input: TaskPatch): TaskChanges {
   const changes: TaskChanges = {}
   if (input.title !== undefined) changes.title = input.title.trim()
   if (input.description !== undefined) changes.description = input.description
@@ -160,7 +148,7 @@ export function createTasksService ({ tasks, inTransaction, cursors, clock, log 
       return task
     },
 
-    async patch (userId: string, id: string, input: Partial<TaskInput>, expected: ExpectedVersions): Promise<Task> {
+    async patch (userId: string, id: string, input: TaskPatch, expected: ExpectedVersions): Promise<Task> {
       const task = await tasks.update(userId, id, toTaskChanges(input), expected)
       logCompletion(task)
       return task

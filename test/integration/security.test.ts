@@ -1,6 +1,6 @@
 import type { InjectOptions } from 'fastify'
 import t from 'tap'
-import { STORABLE_TEXT_MESSAGE } from '../../routes/shared-schemas.js'
+import { STORABLE_TEXT_MESSAGE } from '../../schemas.js'
 import { buildTestApp } from '../helpers/app.js'
 import { bearer, registerUser } from '../helpers/auth.js'
 import { tasksClient } from '../helpers/tasks.js'

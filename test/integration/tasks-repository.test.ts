@@ -3,7 +3,8 @@ import t from 'tap'
 import { createUsersRepository } from '../../db/auth/users-repository.js'
 import { createSql } from '../../db/client.js'
 import { createIdempotencyRepository } from '../../db/tasks/idempotency-repository.js'
-import { createTasksRepository, type Task, type TaskFields, type TaskListQuery, type TaskSort } from '../../db/tasks/tasks-repository.js'
+import { createTasksRepository, type TaskListQuery, type TaskSort } from '../../db/tasks/tasks-repository.js'
+import type { Task, TaskFields } from '../../services/tasks/schemas.js'
 import { createTestSql } from '../helpers/sql.js'
 
 const defaults: TaskFields = { title: 'Write report', description: '', status: 'todo', priority: 'medium', dueAt: null, tags: [] }

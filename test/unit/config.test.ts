@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto'
+import { Value } from '@sinclair/typebox/value'
 import t from 'tap'
-import { ConfigError, loadConfig, parseDurationSeconds } from '../../config.js'
+import { ConfigError, ConfigSchema, loadConfig, parseDurationSeconds } from '../../config.js'
 
 function problemsOf (environment: NodeJS.ProcessEnv): string[] {
   try {
@@ -28,6 +29,19 @@ t.test('defaults give a working development configuration', async (t) => {
   t.same(config.corsOrigins, [])
   t.ok(config.auth.jwtSecret.length >= 32, 'a random secret is made in development')
   t.match(config.warnings, [/JWT_SECRET is not set/])
+})
+
+t.test('what loadConfig makes is what ConfigSchema, the source of the Config type, describes', async (t) => {
+  const environments: NodeJS.ProcessEnv[] = [
+    {},
+    { NODE_ENV: 'production', JWT_SECRET: strongSecret(), METRICS_PORT: '9464', TRUST_PROXY: '10.0.0.0/8,192.168.1.1', DATABASE_URL: 'postgres://db/app' },
+    { METRICS_TOKEN: 'a-token-of-sixteen+', TRUST_PROXY: '2', REDIS_URL: 'redis://cache', SMTP_URL: 'smtp://mail', EMBEDDED_PG_PORT: '5499' },
+    { TRUST_PROXY: 'true', CORS_ORIGINS: 'https://a.example, https://b.example', JOBS_CONCURRENCY: '0' }
+  ]
+  for (const environment of environments) {
+    const config = loadConfig(environment)
+    t.same([...Value.Errors(ConfigSchema, config)].map((error) => `${error.path} ${error.message}`), [], JSON.stringify(environment))
+  }
 })
 
 t.test('values are read and converted', async (t) => {
