@@ -15,8 +15,8 @@ export interface DbPluginOptions {
 }
 
 /**
- * Opens the database, brings its schema up to date, and closes it with the
- * app. The app queries through an instrumented client: a span, a duration
+ * Decorates app.sql: opens the database, brings its schema up to date, and
+ * closes it with the app. The app queries through an instrumented client: a span, a duration
  * sample and (at trace level) a log line per query.
  */
 export default fp<DbPluginOptions>(async (app, options) => {

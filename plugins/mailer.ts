@@ -7,7 +7,7 @@ declare module 'fastify' {
   }
 }
 
-/** Outgoing mail: SMTP_URL's server, or the log when none is configured. */
+/** Decorates app.mailer, for outgoing mail: SMTP_URL's server, or the log when none is configured. */
 export default fp(async (app) => {
   // Its log lines are written during job runs: through the run's logger, they carry the job's ids.
   const mailer = createMailer({ smtpUrl: app.config.mail.smtpUrl, from: app.config.mail.from, log: app.observability.log })
