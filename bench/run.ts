@@ -21,7 +21,7 @@
  *   --duration S, --repetitions N, --connections 10,100, --scenarios a,b
  *   --skip-jobs (both queue parts), --only-jobs, --jobs N, --jobs-in-flight N, --jobs-instances 1,2,
  *   --jobs-repetitions N, --queues taskforge,pg-boss,pg-boss-batch-5x,graphile-worker,graphile-worker-batched
- *   --skip-latency, --latency-jobs N, --latency-modes idle,busy, --latency-chains N
+ *   --skip-latency, --only-latency, --latency-jobs N, --latency-modes idle,busy, --latency-chains N
  *   --profile DIR          run the app under node --cpu-prof; the profile lands in DIR
  *                          (summarise it with tsx bench/profile-summary.ts FILE)
  */
@@ -69,6 +69,7 @@ const { values: args, positionals } = parseArgs({
     'skip-jobs': { type: 'boolean', default: false },
     'only-jobs': { type: 'boolean', default: false },
     'skip-latency': { type: 'boolean', default: false },
+    'only-latency': { type: 'boolean', default: false },
     'latency-jobs': { type: 'string' },
     'latency-modes': { type: 'string' },
     'latency-chains': { type: 'string' },
@@ -119,7 +120,7 @@ const adminUrl = args['admin-url'] ?? process.env.BENCH_ADMIN_URL ?? DEFAULT_ADM
 // Every database the run creates (and drops) is named <prefix>_http_<hex> or <prefix>_jobs_<hex>.
 const databasePrefix = args['database-prefix'] ?? 'taskforge_bench'
 // Only a complete full, standard run replaces the committed summary; any other run writes a file of its own (ignored by git).
-const standardRun = !quick && !args['only-jobs'] && !args['skip-jobs'] && !args['skip-latency'] && [
+const standardRun = !quick && !args['only-jobs'] && !args['skip-jobs'] && !args['skip-latency'] && !args['only-latency'] && [
   args.duration, args.repetitions, args.connections, args.scenarios, args.jobs, args['jobs-in-flight'], args['jobs-instances'], args['jobs-repetitions'], args.queues,
   args['latency-jobs'], args['latency-modes'], args['latency-chains'], args.profile
 ].every((value) => value === undefined)
@@ -420,9 +421,9 @@ async function part<T> (name: string, work: () => Promise<T>): Promise<T | undef
     return undefined
   }
 }
-const http = args['only-jobs'] ? undefined : await part('http', runHttp)
+const http = args['only-jobs'] || args['only-latency'] ? undefined : await part('http', runHttp)
 let jobs: JobsResults | null = null
-if (!args['skip-jobs']) {
+if (!args['skip-jobs'] && !args['only-latency']) {
   say(`jobs: ${jobsOptions.jobs} no-op jobs, ${jobsOptions.instances.join(' and ')} worker instance(s), ${jobsOptions.repetitions} repetition(s); graphile-worker ${graphile.version}`)
   jobs = await part('jobs', () => runJobsBench(jobsOptions, packageVersion('pg-boss'), graphile)) ?? null
 }
