@@ -286,9 +286,10 @@ build_image() {
 
 image_size_mb() { megabytes "$(podman image inspect --format '{{.Size}}' "$1")"; }
 # layer_mb IMAGE PATTERN: the size of the first layer whose command matches (podman 4.3 prints sizes as "1.78 MB" only).
+# awk reads to the end: an early exit would fail the pipeline (SIGPIPE) under pipefail.
 layer_mb() {
   podman history --no-trunc --format '{{.Size}}|{{.CreatedBy}}' "$1" | awk -F'|' -v pattern="$2" '
-    $2 ~ pattern { split($1, size, " "); unit = size[2] == "GB" ? 1000 : size[2] == "MB" ? 1 : size[2] == "kB" ? 0.001 : 0.000001; printf "%.0f", size[1] * unit; exit }'
+    $2 ~ pattern && !found++ { split($1, size, " "); unit = size[2] == "GB" ? 1000 : size[2] == "MB" ? 1 : size[2] == "kB" ? 0.001 : 0.000001; printf "%.0f", size[1] * unit }'
 }
 
 # ---------------------------------------------------------------------------
@@ -344,9 +345,16 @@ list_titles() {
   node -e 'for (const task of JSON.parse(require("node:fs").readFileSync(0, "utf8")).items) console.log(task.title)' < "$work/body"
 }
 
+# How many times $container's log says it shut down cleanly (a restarted container's log holds every run).
+clean_shutdowns() {
+  podman logs "$container" > "$work/container.log" 2>&1
+  grep -c 'shut down cleanly' "$work/container.log" || true
+}
+
 # Stops $container as an orchestrator would and checks the shutdown was clean and quick.
 stop_cleanly() {
-  local from took exit_code
+  local from took exit_code clean_before
+  clean_before=$(clean_shutdowns)
   from=$(now)
   podman stop --time "$STOP_GRACE_S" "$container" > /dev/null 2> "$work/stop.log" || { cat "$work/stop.log"; fail "podman stop $container"; }
   took=$(elapsed "$from" "$(now)")
@@ -354,7 +362,7 @@ stop_cleanly() {
   [ "$exit_code" = 0 ] || fail "$container exited with $exit_code on podman stop (137: killed at the end of the grace period)"
   awk -v took="$took" -v budget="$STOP_BUDGET_S" 'BEGIN { exit !(took < budget) }' \
     || fail "podman stop took ${took}s (grace ${STOP_GRACE_S}s, budget ${STOP_BUDGET_S}s)"
-  podman logs "$container" 2>&1 | grep -q 'shut down cleanly' || fail "no \"shut down cleanly\" in the log of $container"
+  [ "$(clean_shutdowns)" -eq $((clean_before + 1)) ] || fail "no new \"shut down cleanly\" in the log of $container"
   stop_took=$took
 }
 
