@@ -2,7 +2,7 @@ import closeWithGrace from 'close-with-grace'
 import dotenv from 'dotenv'
 import { buildApp } from './app.js'
 import { ConfigError, loadConfig, type Config } from './config.js'
-import { EmbeddedPostgresError } from './db/embedded/index.js'
+import { EmbeddedPostgresError } from './db/embedded/errors.js'
 import { MigrationError } from './db/migrator.js'
 
 /** Start-up failures a person can fix get their message alone, not a stack trace. */

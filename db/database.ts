@@ -1,7 +1,7 @@
 import type { FastifyBaseLogger } from 'fastify'
 import type { Config } from '../config.js'
 import { createSql, describeDatabaseUrl, type Sql } from './client.js'
-import { startEmbeddedPostgres } from './embedded/index.js'
+import { loadEmbeddedPostgres } from './embedded/load.js'
 
 /**
  * Seconds closing waits for queries still running before it drops their
@@ -33,6 +33,7 @@ export async function openDatabase (config: Config['database'], log: FastifyBase
     }
   }
 
+  const { startEmbeddedPostgres } = await loadEmbeddedPostgres()
   const embedded = await startEmbeddedPostgres({ dataDir: config.dataDir, port: config.embeddedPort, log })
   const sql = createSql(embedded.url, sqlOptions)
   return {
