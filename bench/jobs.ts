@@ -1,10 +1,13 @@
 /**
- * The job-queue benchmark: taskforge's queue beside pg-boss on the same
- * PostgreSQL, in the same run. For each system and each instance count:
- * enqueue N no-op jobs one at a time from one process (a fixed number in
+ * The job-queue benchmark: taskforge's queue beside pg-boss and graphile-worker
+ * on the same PostgreSQL, in the same run. For each system and each instance
+ * count: enqueue N no-op jobs one at a time from one process (a fixed number in
  * flight, the same pool size), with no worker running; then start the worker
  * instances (each a process of its own) and time the drain, from the "go" to
- * the last job marked done, both read from the database's clock.
+ * the last job marked done. taskforge and pg-boss keep done jobs, so both ends
+ * are read from the database's clock; graphile-worker deletes a job as it
+ * completes it, so its end is the last completion its workers saw (their
+ * `job:complete` event, on the machine's monotonic clock, as is the "go").
  */
 import { fork, type ChildProcess } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
@@ -21,6 +24,7 @@ import { migrate } from '../db/migrator.js'
 import { createQueryObserver } from '../observability/database.js'
 import { createMetrics } from '../observability/metrics.js'
 import { createJobQueue } from '../plugins/jobs/queue.js'
+import { graphileWorkerLine, loadGraphileWorker, quietLogger, type GraphileWorkerLine } from './graphile-worker.js'
 import { createDatabase, median, PROJECT_ROOT, round, say, track, watchDatabase, watchResources, type ResourceUse } from './support.js'
 
 export const BENCH_JOB_TYPE = 'bench-noop'
@@ -32,7 +36,7 @@ export const benchCatalog = {
   [BENCH_JOB_TYPE]: { payload: Type.Object({ n: Type.Integer() }, { additionalProperties: false }) }
 }
 
-export type QueueSystem = 'taskforge' | 'pg-boss'
+export type QueueSystem = 'taskforge' | 'pg-boss' | 'graphile-worker'
 
 export interface JobWorkerSettings {
   system: QueueSystem
@@ -47,9 +51,16 @@ export interface JobWorkerSettings {
   batchSize: number
   /** pg-boss: the work() loop's polling interval (its minimum is 0.5 s). */
   pollingIntervalSeconds: number
+  /** graphile-worker: its documented batching (a local queue of batchSize jobs, completions batched). */
+  graphileBatched: boolean
 }
 
-export interface WorkerMessage { kind: 'ready' }
+/**
+ * "ready" once connected; after "stop", before exiting, what the worker saw:
+ * the jobs it completed and when the last one completed, in nanoseconds of the
+ * machine's monotonic clock (process.hrtime.bigint(), the same in every process).
+ */
+export type WorkerMessage = { kind: 'ready' } | { kind: 'report'; completed: number; lastCompletedAtNs: string | null }
 export type ParentMessage = { kind: 'go' } | { kind: 'stop' }
 
 /** One queue set-up under test. */
@@ -57,8 +68,10 @@ export interface QueueConfiguration {
   /** Unique in a run, e.g. "pg-boss-1000". */
   id: string
   system: QueueSystem
-  /** Jobs a worker instance has in hand at once: taskforge's JOBS_CONCURRENCY, pg-boss's batchSize. */
+  /** Jobs a worker instance has in hand at once: taskforge's JOBS_CONCURRENCY, pg-boss's batchSize, graphile-worker's concurrency. */
   inFlight: number
+  /** graphile-worker only: with its local queue (inFlight jobs) and batched completions (0.17 and later). */
+  batched?: boolean
 }
 
 export interface JobsBenchOptions {
@@ -118,7 +131,7 @@ export interface JobsSummaryRow {
 }
 
 export interface JobsResults {
-  settings: Omit<JobsBenchOptions, 'adminUrl' | 'databasePrefix'> & { pgBossVersion: string }
+  settings: Omit<JobsBenchOptions, 'adminUrl' | 'databasePrefix'> & { pgBossVersion: string; graphileWorkerVersion: string }
   runs: JobsRun[]
   summary: JobsSummaryRow[]
 }
@@ -154,7 +167,7 @@ async function startWorkers (count: number, settings: JobWorkerSettings): Promis
   const ready = new Set<WorkerProcess>()
   try {
     await Promise.all(workers.map((worker) => new Promise<void>((resolve, reject) => {
-      // "ready" is the only message a worker sends (WorkerMessage).
+      // "ready" is the first message a worker sends (WorkerMessage).
       worker.child.once('message', () => {
         ready.add(worker)
         resolve()
@@ -177,27 +190,36 @@ async function startWorkers (count: number, settings: JobWorkerSettings): Promis
   return workers
 }
 
-async function stopWorkers (workers: WorkerProcess[]): Promise<void> {
+type WorkerReport = Extract<WorkerMessage, { kind: 'report' }>
+
+/** Stops the workers gracefully (killed after 20 s) and returns the reports of those that sent one. */
+async function stopWorkers (workers: WorkerProcess[]): Promise<WorkerReport[]> {
+  const reports: WorkerReport[] = []
   await Promise.all(workers.map(async ({ child }) => {
     if (child.exitCode !== null || child.signalCode !== null) return
     const exited = once(child, 'exit')
+    child.on('message', (message: WorkerMessage) => { if (message.kind === 'report') reports.push(message) })
     child.send({ kind: 'stop' } satisfies ParentMessage)
     const timer = setTimeout(() => child.kill('SIGKILL'), 20_000)
     await exited
     clearTimeout(timer)
   }))
+  return reports
 }
 
 interface QueueUnderTest {
   reset: () => Promise<void>
   enqueue: (n: number) => Promise<unknown>
-  /** Jobs done, and the database time the last one finished. */
+  /** Jobs done, and the database time the last one finished (null where the database does not keep it). */
   progress: () => Promise<{ done: number; lastFinishedAt: Date | null }>
+  /** Where the drain's end is read: the database's clock (done jobs are kept), or the workers' reports. */
+  drainEnd: 'database' | 'workers'
 }
 
 function taskforgeQueue (sql: Sql, poolSql: Sql): QueueUnderTest {
   const queue = createJobQueue(benchCatalog, { sql: poolSql, maxAttempts: appJobSettings.maxAttempts })
   return {
+    drainEnd: 'database',
     reset: async () => { await sql`truncate jobs` },
     enqueue: (n) => queue.enqueue(BENCH_JOB_TYPE, { n }),
     progress: async () => {
@@ -210,6 +232,7 @@ function taskforgeQueue (sql: Sql, poolSql: Sql): QueueUnderTest {
 
 function pgBossQueue (sql: Sql, boss: PgBoss): QueueUnderTest {
   return {
+    drainEnd: 'database',
     reset: async () => { await sql`truncate pgboss.job` },
     enqueue: (n) => boss.send(BENCH_JOB_TYPE, { n }),
     progress: async () => {
@@ -221,11 +244,25 @@ function pgBossQueue (sql: Sql, boss: PgBoss): QueueUnderTest {
   }
 }
 
+/** graphile-worker deletes each job as it completes it: the jobs done are the jobs gone. */
+function graphileWorkerQueue (sql: Sql, addJob: (identifier: string, payload: unknown) => Promise<unknown>, jobs: number): QueueUnderTest {
+  return {
+    drainEnd: 'workers',
+    reset: async () => { await sql`truncate graphile_worker._private_jobs` },
+    enqueue: (n) => addJob(BENCH_JOB_TYPE, { n }),
+    progress: async () => {
+      const [row] = await sql<{ left: number }[]>`select count(*)::int as left from graphile_worker._private_jobs`
+      return { done: jobs - (row?.left ?? jobs), lastFinishedAt: null }
+    }
+  }
+}
+
 async function measureOnce (
   queue: QueueUnderTest, sql: Sql, database: string, options: JobsBenchOptions, configuration: QueueConfiguration, settings: JobWorkerSettings, instances: number, repetition: number
 ): Promise<JobsRun> {
   await queue.reset()
   const workers = await startWorkers(instances, settings)
+  let reports: WorkerReport[] = []
   try {
     const enqueueStarted = performance.now()
     const enqueueDatabase = watchDatabase(database)
@@ -235,6 +272,7 @@ async function measureOnce (
 
     const [clock] = await sql<{ now: Date }[]>`select clock_timestamp() as now`
     const goAt = clock?.now ?? new Date()
+    const goAtNs = process.hrtime.bigint()
     const drainDatabase = watchDatabase(database)
     let progress: Awaited<ReturnType<QueueUnderTest['progress']>>
     let drainDatabaseSeconds: number
@@ -254,7 +292,15 @@ async function measureOnce (
       drainDatabaseSeconds = drainDatabase.stop()
       resources = workers.flatMap((worker) => worker.watch === undefined ? [] : [worker.watch.stop()])
     }
-    const drainSeconds = progress.lastFinishedAt === null ? Number.NaN : (progress.lastFinishedAt.getTime() - goAt.getTime()) / 1000
+    reports = await stopWorkers(workers)
+    const lastCompletedAtNs = reports.reduce<bigint | null>((last, report) => {
+      if (report.lastCompletedAtNs === null) return last
+      const at = BigInt(report.lastCompletedAtNs)
+      return last === null || at > last ? at : last
+    }, null)
+    const drainSeconds = queue.drainEnd === 'database'
+      ? (progress.lastFinishedAt === null ? Number.NaN : (progress.lastFinishedAt.getTime() - goAt.getTime()) / 1000)
+      : (lastCompletedAtNs === null ? Number.NaN : Number(lastCompletedAtNs - goAtNs) / 1e9)
     return {
       configuration: configuration.id,
       system: configuration.system,
@@ -272,6 +318,7 @@ async function measureOnce (
       databaseCpuMicrosPerJob: { enqueue: round(enqueueDatabaseSeconds / options.jobs * 1e6), drain: round(drainDatabaseSeconds / Math.max(progress.done, 1) * 1e6) }
     }
   } finally {
+    // Already stopped unless the drain failed.
     await stopWorkers(workers)
   }
 }
@@ -315,7 +362,9 @@ function summarize (runs: JobsRun[], options: JobsBenchOptions): JobsSummaryRow[
   return rows
 }
 
-export async function runJobsBench (options: JobsBenchOptions, pgBossVersion: string): Promise<JobsResults> {
+export async function runJobsBench (options: JobsBenchOptions, pgBossVersion: string, graphile: GraphileWorkerLine = graphileWorkerLine()): Promise<JobsResults> {
+  const batchedWithout = options.configurations.find((configuration) => configuration.batched === true && !graphile.batching)
+  if (batchedWithout !== undefined) throw new Error(`${batchedWithout.id} needs graphile-worker 0.17 or later; this runtime runs ${graphile.version}`)
   const database = await createDatabase(options.adminUrl, `${options.databasePrefix}_jobs`)
   const log = pino({ level: 'warn' })
   const sql = createSql(database.url, { poolMax: 2, statementTimeoutMs: 60_000, log })
@@ -323,11 +372,19 @@ export async function runJobsBench (options: JobsBenchOptions, pgBossVersion: st
   const poolSql = instrumentSql(createSql(database.url, { poolMax: options.poolMax, statementTimeoutMs: 10_000, log }), createQueryObserver({ tracer: undefined, metrics: createMetrics(), log }))
   const boss = new PgBoss({ connectionString: database.url, max: options.poolMax, supervise: false, schedule: false })
   boss.on('error', (error: Error) => { say(`pg-boss: ${error.message}`) })
+  // graphile-worker's enqueuing side: its WorkerUtils (addJob) on a pool of as many connections.
+  const graphileWorker = await loadGraphileWorker(graphile)
+  const graphileUtils = await graphileWorker.makeWorkerUtils({ connectionString: database.url, maxPoolSize: options.poolMax, logger: quietLogger(graphileWorker, 'graphile-worker') })
   try {
     await migrate(sql, { log })
     await boss.start()
     await boss.createQueue(BENCH_JOB_TYPE)
-    const queues: Record<QueueSystem, QueueUnderTest> = { taskforge: taskforgeQueue(sql, poolSql), 'pg-boss': pgBossQueue(sql, boss) }
+    await graphileUtils.migrate()
+    const queues: Record<QueueSystem, QueueUnderTest> = {
+      taskforge: taskforgeQueue(sql, poolSql),
+      'pg-boss': pgBossQueue(sql, boss),
+      'graphile-worker': graphileWorkerQueue(sql, (identifier, payload) => graphileUtils.addJob(identifier, payload), options.jobs)
+    }
     const runs: JobsRun[] = []
     for (let repetition = 1; repetition <= options.repetitions; repetition += 1) {
       for (const instances of options.instances) {
@@ -341,7 +398,8 @@ export async function runJobsBench (options: JobsBenchOptions, pgBossVersion: st
             concurrency: configuration.inFlight,
             pollIntervalMs: options.taskforgePollIntervalMs,
             batchSize: configuration.inFlight,
-            pollingIntervalSeconds: options.pgBossPollingIntervalSeconds
+            pollingIntervalSeconds: options.pgBossPollingIntervalSeconds,
+            graphileBatched: configuration.batched === true
           }
           const result = await measureOnce(queues[configuration.system], sql, database.name, options, configuration, settings, instances, repetition)
           say(`jobs ${configuration.id} ×${instances} #${repetition}: enqueue ${result.enqueuePerSecond}/s, processed ${result.processedPerSecond}/s${result.unfinished > 0 ? `, ${result.unfinished} UNFINISHED` : ''}`)
@@ -350,9 +408,10 @@ export async function runJobsBench (options: JobsBenchOptions, pgBossVersion: st
       }
     }
     const { adminUrl: _adminUrl, databasePrefix: _prefix, ...settings } = options
-    return { settings: { ...settings, pgBossVersion }, runs, summary: summarize(runs, options) }
+    return { settings: { ...settings, pgBossVersion, graphileWorkerVersion: graphile.version }, runs, summary: summarize(runs, options) }
   } finally {
     await boss.stop({ graceful: false, wait: true, timeout: 5000 }).catch(() => undefined)
+    await Promise.resolve(graphileUtils.release()).catch(() => undefined)
     await poolSql.end({ timeout: 5 })
     await sql.end({ timeout: 5 })
     await database.drop()

@@ -1,5 +1,6 @@
 /** The benchmark's results as Markdown tables (what BENCHMARKS.md shows). */
-import type { JobsResults } from './jobs.js'
+import type { JobsResults, JobsSummaryRow } from './jobs.js'
+import type { LatencyResults } from './latency.js'
 
 export interface HttpSummaryRow {
   scenario: string
@@ -53,6 +54,8 @@ export interface BenchSummary {
   http: { summary: HttpSummaryRow[]; runs: unknown[] }
   argon2: { parameters: Record<string, number>; summary: { concurrency: number; verifiesPerSecond: number; cpuMicrosPerVerify: number }[]; runs: unknown[] }
   jobs: JobsResults | null
+  /** Absent from results files written before the latency part existed. */
+  latency?: LatencyResults | null
   targets: TargetCheck[]
   /** Parts of the run that failed (the database went away, a server did not start, ...): empty for a complete run. */
   failures: string[]
@@ -105,7 +108,110 @@ export function renderMarkdown (summary: BenchSummary): string {
     ))
   }
 
+  const latency = summary.latency ?? null
+  if (latency !== null) {
+    parts.push(table(
+      ['worker', 'welcome jobs', 'median ms', 'p90 ms', 'p99 ms', 'min / max ms', 'other jobs run meanwhile'],
+      latency.summary.map((row) => [
+        row.mode === 'idle' ? 'idle (NOTIFY path)' : `busy (${String(latency.settings.chains)} chains, ${String(latency.settings.concurrency)} slots)`,
+        String(row.jobs), show(row.medianMs, 2), show(row.p90Ms, 2), show(row.p99Ms, 2), `${show(row.minMs, 2)} / ${show(row.maxMs, 2)}`,
+        row.chainJobsRun === null ? '–' : show(row.chainJobsRun)
+      ])
+    ))
+  }
+
   if (summary.failures.length > 0) parts.push(`**Incomplete run.** ${summary.failures.join('; ')}`)
   parts.push(table(['target', 'wanted', 'measured', 'met'], summary.targets.map((target) => [target.name, target.wanted, target.actual, target.met ? 'yes' : '**no**'])))
+  return `${parts.join('\n\n')}\n`
+}
+
+const nodeMajor = (summary: BenchSummary): number => Number(/^v?(\d+)/.exec(summary.versions.node ?? '')?.[1] ?? 0)
+const runtimeName = (summary: BenchSummary): string => `Node ${(summary.versions.node ?? '?').replace(/^v/, '')}`
+/** Column headings name the major only; the first line gives the full versions. */
+const runtimeLabel = (summary: BenchSummary): string => `Node ${String(nodeMajor(summary))}`
+
+/**
+ * Several results files, one per runtime, side by side: the newest Node first
+ * (production's), each with the ratios measured in its own run. Then each run's
+ * own tables in full.
+ */
+export function renderComparison (summaries: BenchSummary[]): string {
+  const runs = [...summaries].sort((a, b) => nodeMajor(b) - nodeMajor(a))
+  const names = runs.map(runtimeLabel)
+  const parts: string[] = [
+    `Runtimes, newest first: ${runs.map((run) => `${runtimeName(run)} (${run.kind} run, ${run.startedAt.slice(0, 16).replace('T', ' ')} UTC)`).join('; ')}.`
+  ]
+  const httpKey = (row: { scenario: string; connections: number }) => `${row.scenario}/${String(row.connections)}`
+  // Rows in the order of the run that has the most (a full run's), then any only others have.
+  const byRows = <T>(rowsOf: (run: BenchSummary) => T[], key: (row: T) => string) =>
+    [...new Set([...runs].sort((a, b) => rowsOf(b).length - rowsOf(a).length).flatMap((run) => rowsOf(run).map(key)))]
+  const keys = byRows((run) => run.http.summary.filter((row) => row.target === 'taskforge'), httpKey)
+  const rowOf = (run: BenchSummary, key: string, target: 'taskforge' | 'baseline') => run.http.summary.find((row) => httpKey(row) === key && row.target === target)
+  if (keys.length > 0) {
+    parts.push(table(
+      ['scenario', 'conns', ...names.flatMap((name) => [`${name}: ratio`, `${name}: CPU ratio`, `${name}: req/s (twin)`, `${name}: p99 ms (twin)`, `${name}: RSS MiB (twin)`])],
+      keys.map((key) => {
+        const first = runs.map((run) => rowOf(run, key, 'taskforge')).find((row) => row !== undefined)
+        return [first?.title ?? key, String(first?.connections ?? ''), ...runs.flatMap((run) => {
+          const app = rowOf(run, key, 'taskforge')
+          const twin = rowOf(run, key, 'baseline')
+          if (app === undefined) return ['–', '–', '–', '–', '–']
+          const alongside = (value: number | null, twinValue: number | null | undefined) => twin === undefined ? show(value) : `${show(value)} (${show(twinValue ?? null)})`
+          return [
+            app.ratio === null ? '–' : `**${show(app.ratio, 2)}**`,
+            app.cpuRatio === null ? '–' : show(app.cpuRatio, 2),
+            alongside(app.requestsPerSecond, twin?.requestsPerSecond),
+            alongside(app.latencyP99Ms, twin?.latencyP99Ms),
+            alongside(app.peakRssMiB, twin?.peakRssMiB)
+          ]
+        })]
+      })
+    ))
+  }
+
+  const jobKey = (row: JobsSummaryRow) => `${row.configuration}/${String(row.instances)}`
+  const jobKeys = byRows((run) => run.jobs?.summary ?? [], jobKey)
+  if (jobKeys.length > 0) {
+    parts.push(table(
+      ['queue', 'jobs in hand', 'instances', ...runs.flatMap((run) => {
+        const name = runtimeLabel(run)
+        const graphile = run.jobs?.settings.graphileWorkerVersion
+        return [`${name}: enqueue jobs/s`, `${name}: processed jobs/s`, `${name}: taskforge / this, processed${graphile === undefined ? '' : ` (graphile-worker ${graphile})`}`]
+      })],
+      jobKeys.map((key) => {
+        const first = runs.map((run) => run.jobs?.summary.find((row) => jobKey(row) === key)).find((row) => row !== undefined)
+        return [first?.configuration ?? key, String(first?.inFlight ?? ''), String(first?.instances ?? ''), ...runs.flatMap((run) => {
+          const row = run.jobs?.summary.find((entry) => jobKey(entry) === key)
+          if (row === undefined) return ['–', '–', '–']
+          return [show(row.enqueuePerSecond), show(row.processedPerSecond), row.processedRatio === null ? '' : `**${show(row.processedRatio, 2)}**`]
+        })]
+      })
+    ))
+  }
+
+  const modes = [...new Set(runs.flatMap((run) => (run.latency?.summary ?? []).map((row) => row.mode)))]
+  if (modes.length > 0) {
+    parts.push(table(
+      ['queue latency: commit to welcome job start', ...names.flatMap((name) => [`${name}: median ms`, `${name}: p99 ms`])],
+      modes.map((mode) => [mode === 'idle' ? 'idle worker (NOTIFY path)' : 'busy worker', ...runs.flatMap((run) => {
+        const row = run.latency?.summary.find((entry) => entry.mode === mode)
+        return row === undefined ? ['–', '–'] : [show(row.medianMs, 2), show(row.p99Ms, 2)]
+      })])
+    ))
+  }
+
+  const targetNames = [...new Set(runs.flatMap((run) => run.targets.map((target) => target.name)))]
+  parts.push(table(
+    ['target', 'wanted', ...names],
+    targetNames.map((name) => {
+      const wanted = runs.flatMap((run) => run.targets.filter((target) => target.name === name)).at(0)?.wanted ?? ''
+      return [name, wanted, ...runs.map((run) => {
+        const target = run.targets.find((entry) => entry.name === name)
+        return target === undefined ? '–' : `${target.actual}${target.met ? '' : ' **(no)**'}`
+      })]
+    })
+  ))
+
+  for (const run of runs) parts.push(`#### ${runtimeName(run)}, in full\n\n${renderMarkdown(run).trimEnd()}`)
   return `${parts.join('\n\n')}\n`
 }

@@ -1,45 +1,58 @@
 /**
  * npm run bench: taskforge under load, beside a bare baseline, the raw argon2
- * rate and pg-boss. See BENCHMARKS.md for what it measures and why.
+ * rate, pg-boss and graphile-worker, and the queue's latency. See BENCHMARKS.md
+ * for what it measures and why.
  *
- *   npm run bench                      the full run (about 13 minutes): bench/results/summary.json
+ *   npm run bench                      the full run on this Node: bench/results/summary-node<major>.json
+ *   npm run bench -- --node PATH       the same on the Node binary at PATH (.ci/fetch-node prints Node 26's)
  *   npm run bench -- --quick           a tiny run (seconds), as the smoke test does
- *   npm run bench:jobs                 the job-queue part alone
- *   tsx bench/run.ts --report FILE     the Markdown tables of a results file
+ *   npm run bench:jobs                 the job-queue parts alone (throughput and latency)
+ *   tsx bench/run.ts --report FILE [FILE]   the Markdown tables of one results file, or of
+ *                                      one per runtime side by side (the newest Node first)
  *
  * Options:
+ *   --node PATH            run everything (this runner, autocannon, the servers, the workers)
+ *                          on that Node binary: the runner starts again under it
  *   --admin-url URL        a PostgreSQL role that may create databases (default
  *                          BENCH_ADMIN_URL, else postgres://postgres@127.0.0.1:5432/postgres)
- *   --database-prefix P    names of the databases it creates and drops (P_http_<hex>, P_jobs_<hex>)
- *   --out FILE             where the results go (default: summary.json for the standard
- *                          run, a file of its own under bench/results/ for any other)
+ *   --database-prefix P    names of the databases it creates and drops (P_http_<hex>, P_jobs_<hex>, P_latency_<hex>)
+ *   --out FILE             where the results go (default: summary-node<major>.json for the
+ *                          standard run, a file of its own under bench/results/ for any other)
  *   --duration S, --repetitions N, --connections 10,100, --scenarios a,b
- *   --skip-jobs, --only-jobs, --jobs N, --jobs-in-flight N, --jobs-instances 1,2,
- *   --jobs-repetitions N, --queues taskforge,pg-boss,pg-boss-batch-5x
+ *   --skip-jobs (both queue parts), --only-jobs, --jobs N, --jobs-in-flight N, --jobs-instances 1,2,
+ *   --jobs-repetitions N, --queues taskforge,pg-boss,pg-boss-batch-5x,graphile-worker,graphile-worker-batched
+ *   --skip-latency, --only-latency, --latency-jobs N, --latency-modes idle,busy, --latency-chains N
  *   --profile DIR          run the app under node --cpu-prof; the profile lands in DIR
  *                          (summarise it with tsx bench/profile-summary.ts FILE)
  */
+import { spawn } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
-import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { once } from 'node:events'
+import { accessSync, constants, mkdirSync, readFileSync, realpathSync, rmSync, writeFileSync } from 'node:fs'
 import os from 'node:os'
-import { dirname, join, relative, resolve } from 'node:path'
+import { delimiter, dirname, join, relative, resolve } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
+import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
 import postgres from 'postgres'
 import { loadConfig } from '../config.js'
 import { describeDatabaseUrl } from '../db/client.js'
 import { argon2VerifyRate, type Argon2Run } from './argon2-rate.js'
 import { FILTERED_PAGE, FILTERED_QUERY, measure, SCENARIOS, type HttpRun, type ScenarioContext, type Target } from './http.js'
-import { runJobsBench, type JobsBenchOptions, type JobsResults, type QueueConfiguration } from './jobs.js'
-import { renderMarkdown, type BenchSummary, type HttpSummaryRow, type TargetCheck } from './report.js'
+import { graphileWorkerLine } from './graphile-worker.js'
+import { appJobSettings, runJobsBench, type JobsBenchOptions, type JobsResults, type QueueConfiguration } from './jobs.js'
+import { runLatencyBench, type LatencyMode, type LatencyOptions, type LatencyResults } from './latency.js'
+import { renderComparison, renderMarkdown, type BenchSummary, type HttpSummaryRow, type TargetCheck } from './report.js'
 import { findFreePort } from '../db/embedded/processes.js'
 import { seed as seedDatabase, type SeededUser } from './seed.js'
 import {
   createDatabase, DEFAULT_ADMIN_URL, killChildren, median, PROJECT_ROOT, round, run, say, startServer, type ServerHandle
 } from './support.js'
 
-const { values: args } = parseArgs({
+const { values: args, positionals } = parseArgs({
+  allowPositionals: true,
   options: {
+    node: { type: 'string' },
     quick: { type: 'boolean', default: false },
     out: { type: 'string' },
     'admin-url': { type: 'string' },
@@ -55,14 +68,39 @@ const { values: args } = parseArgs({
     queues: { type: 'string' },
     'skip-jobs': { type: 'boolean', default: false },
     'only-jobs': { type: 'boolean', default: false },
+    'skip-latency': { type: 'boolean', default: false },
+    'only-latency': { type: 'boolean', default: false },
+    'latency-jobs': { type: 'string' },
+    'latency-modes': { type: 'string' },
+    'latency-chains': { type: 'string' },
     profile: { type: 'string' },
     report: { type: 'string' }
   }
 })
 
 if (args.report !== undefined) {
-  process.stdout.write(renderMarkdown(JSON.parse(readFileSync(args.report, 'utf8')) as BenchSummary))
+  // --report FILE [FILE...]: one file in full, or several (one per runtime) side by side.
+  const summaries = [args.report, ...positionals].map((file) => JSON.parse(readFileSync(file, 'utf8')) as BenchSummary)
+  const [only] = summaries
+  process.stdout.write(summaries.length === 1 && only !== undefined ? renderMarkdown(only) : renderComparison(summaries))
   process.exit(0)
+}
+if (positionals.length > 0) throw new Error(`unexpected arguments: ${positionals.join(' ')} (only --report takes more than one file)`)
+
+// --node PATH: everything runs on that binary. The runner starts again under it (with its
+// folder first in PATH), and that child sees --node naming its own binary, so it goes on.
+if (args.node !== undefined) {
+  const node = resolve(args.node)
+  accessSync(node, constants.X_OK)
+  if (realpathSync(node) !== realpathSync(process.execPath)) {
+    const child = spawn(node, ['--import', 'tsx', fileURLToPath(import.meta.url), ...process.argv.slice(2)], {
+      stdio: 'inherit',
+      env: { ...process.env, PATH: [dirname(node), process.env.PATH].filter((entry) => entry !== undefined && entry !== '').join(delimiter) }
+    })
+    for (const signal of ['SIGINT', 'SIGTERM'] as const) process.on(signal, () => child.kill(signal))
+    const [code, signal] = await once(child, 'exit') as [number | null, NodeJS.Signals | null]
+    process.exit(code ?? (signal === null ? 1 : 128 + os.constants.signals[signal]))
+  }
 }
 
 const quick = args.quick
@@ -82,15 +120,22 @@ const adminUrl = args['admin-url'] ?? process.env.BENCH_ADMIN_URL ?? DEFAULT_ADM
 // Every database the run creates (and drops) is named <prefix>_http_<hex> or <prefix>_jobs_<hex>.
 const databasePrefix = args['database-prefix'] ?? 'taskforge_bench'
 // Only a complete full, standard run replaces the committed summary; any other run writes a file of its own (ignored by git).
-const standardRun = !quick && !args['only-jobs'] && !args['skip-jobs'] && [args.duration, args.repetitions, args.connections, args.scenarios, args.jobs, args['jobs-in-flight'], args['jobs-instances'], args['jobs-repetitions'], args.queues, args.profile].every((value) => value === undefined)
+const standardRun = !quick && !args['only-jobs'] && !args['skip-jobs'] && !args['skip-latency'] && !args['only-latency'] && [
+  args.duration, args.repetitions, args.connections, args.scenarios, args.jobs, args['jobs-in-flight'], args['jobs-instances'], args['jobs-repetitions'], args.queues,
+  args['latency-jobs'], args['latency-modes'], args['latency-chains'], args.profile
+].every((value) => value === undefined)
+// One standard summary per Node major (summary-node26.json, summary-node20.json): BENCHMARKS.md reports them side by side.
+const nodeMajor = process.versions.node.split('.')[0] ?? 'unknown'
 const resultsFile = (complete: boolean): string => args.out ?? join(PROJECT_ROOT, 'bench', 'results',
-  standardRun && complete ? 'summary.json' : `${quick ? 'quick' : 'run'}-${new Date().toISOString().replace(/[:.]/g, '-')}.json`)
+  standardRun && complete ? `summary-node${nodeMajor}.json` : `${quick ? 'quick' : 'run'}-node${nodeMajor}-${new Date().toISOString().replace(/[:.]/g, '-')}.json`)
 const workDir = join(PROJECT_ROOT, '.tmp', `bench-${process.pid}`)
 // The app's own defaults (ARGON2_*), read the way the app reads them.
 const argon2Parameters = loadConfig({ NODE_ENV: 'production', JWT_SECRET: randomBytes(36).toString('base64url') }).auth.argon2
 
-// Jobs each worker instance has in hand (JOBS_CONCURRENCY; pg-boss's batchSize): a throughput setting, as a no-op job takes no time.
+// Jobs each worker instance has in hand (JOBS_CONCURRENCY; pg-boss's batchSize; graphile-worker's concurrency): a throughput setting, as a no-op job takes no time.
 const jobsInFlight = Number(args['jobs-in-flight'] ?? (quick ? 100 : 200))
+// graphile-worker 0.18 on Node 22.18 and later, 0.16 before (0.16 has no batching).
+const graphile = graphileWorkerLine()
 const jobsOptions: JobsBenchOptions = {
   adminUrl,
   databasePrefix,
@@ -104,12 +149,32 @@ const jobsOptions: JobsBenchOptions = {
     // The same number of jobs in hand per instance.
     { id: 'pg-boss', system: 'pg-boss', inFlight: jobsInFlight },
     // pg-boss's own way to go faster: bigger batches (5 times the jobs in hand).
-    { id: 'pg-boss-batch-5x', system: 'pg-boss', inFlight: jobsInFlight * 5 }
-  ] satisfies QueueConfiguration[]).filter((configuration) => (args.queues ?? (quick ? 'taskforge,pg-boss' : undefined))?.split(',').includes(configuration.id) ?? true),
+    { id: 'pg-boss-batch-5x', system: 'pg-boss', inFlight: jobsInFlight * 5 },
+    // As many jobs in hand (its concurrency), one job per fetch and per completion: its defaults otherwise.
+    { id: 'graphile-worker', system: 'graphile-worker', inFlight: jobsInFlight },
+    // Its own way to go faster (0.17 and later): a local queue of as many jobs fetched at once, completions batched.
+    { id: 'graphile-worker-batched', system: 'graphile-worker', inFlight: jobsInFlight, batched: true }
+  ] satisfies QueueConfiguration[]).filter((configuration) => {
+    const chosen = (args.queues ?? (quick ? 'taskforge,pg-boss,graphile-worker' : undefined))?.split(',')
+    // By default, what this runtime's graphile-worker can do; asked for by name, it fails the part with a reason.
+    return chosen === undefined ? configuration.batched !== true || graphile.batching : chosen.includes(configuration.id)
+  }),
   taskforgePollIntervalMs: 2000,
   // pg-boss 10 has no NOTIFY: it polls, and 0.5 s is the shortest interval it allows.
   pgBossPollingIntervalSeconds: 0.5,
   drainTimeoutMs: quick ? 30_000 : 180_000
+}
+
+const latencyModes = (args['latency-modes'] ?? 'idle,busy').split(',')
+if (!latencyModes.every((mode): mode is LatencyMode => mode === 'idle' || mode === 'busy')) throw new Error(`--latency-modes: idle and busy only, got ${latencyModes.join(',')}`)
+const latencyOptions: LatencyOptions = {
+  adminUrl,
+  databasePrefix,
+  jobs: Number(args['latency-jobs'] ?? (quick ? 20 : 1000)),
+  modes: latencyModes,
+  // As many jobs waiting as running.
+  chains: Number(args['latency-chains'] ?? 2 * appJobSettings.concurrency),
+  poolMax: settings.poolMax
 }
 
 function packageVersion (name: string): string {
@@ -182,7 +247,7 @@ function summarizeHttp (runs: HttpRun[], argon2: BenchSummary['argon2']['summary
   return rows
 }
 
-function checkTargets (http: HttpSummaryRow[], jobs: JobsResults | null): TargetCheck[] {
+function checkTargets (http: HttpSummaryRow[], jobs: JobsResults | null, latency: LatencyResults | null): TargetCheck[] {
   const checks: TargetCheck[] = []
   for (const row of http.filter((entry) => entry.target === 'taskforge')) {
     if (row.ratioAgainst === 'baseline' && row.ratio !== null) {
@@ -202,6 +267,10 @@ function checkTargets (http: HttpSummaryRow[], jobs: JobsResults | null): Target
       actual: row.processedRatio.toFixed(2),
       met: row.processedRatio >= 1
     })
+  }
+  for (const row of latency?.summary ?? []) {
+    if (row.mode !== 'idle') continue
+    checks.push({ name: 'queue latency, idle worker: commit of a registration to its welcome job starting, median', wanted: '< 10 ms', actual: `${row.medianMs.toFixed(2)} ms`, met: row.medianMs < 10 })
   }
   return checks
 }
@@ -352,11 +421,16 @@ async function part<T> (name: string, work: () => Promise<T>): Promise<T | undef
     return undefined
   }
 }
-const http = args['only-jobs'] ? undefined : await part('http', runHttp)
+const http = args['only-jobs'] || args['only-latency'] ? undefined : await part('http', runHttp)
 let jobs: JobsResults | null = null
-if (!args['skip-jobs']) {
-  say(`jobs: ${jobsOptions.jobs} no-op jobs, ${jobsOptions.instances.join(' and ')} worker instance(s), ${jobsOptions.repetitions} repetition(s)`)
-  jobs = await part('jobs', () => runJobsBench(jobsOptions, packageVersion('pg-boss'))) ?? null
+if (!args['skip-jobs'] && !args['only-latency']) {
+  say(`jobs: ${jobsOptions.jobs} no-op jobs, ${jobsOptions.instances.join(' and ')} worker instance(s), ${jobsOptions.repetitions} repetition(s); graphile-worker ${graphile.version}`)
+  jobs = await part('jobs', () => runJobsBench(jobsOptions, packageVersion('pg-boss'), graphile)) ?? null
+}
+let latency: LatencyResults | null = null
+if (!args['skip-jobs'] && !args['skip-latency']) {
+  say(`latency: ${latencyOptions.jobs} registrations per mode (${latencyOptions.modes.join(', ')}), a worker of concurrency ${appJobSettings.concurrency}`)
+  latency = await part('latency', () => runLatencyBench(latencyOptions)) ?? null
 }
 
 const argon2Summary = settings.connections.flatMap((concurrency) => {
@@ -389,7 +463,8 @@ const summary: BenchSummary = {
     postgres: packageVersion('postgres'),
     argon2: packageVersion('argon2'),
     autocannon: packageVersion('autocannon'),
-    'pg-boss': packageVersion('pg-boss')
+    'pg-boss': packageVersion('pg-boss'),
+    'graphile-worker': graphile.version
   },
   settings: { ...settings, appEnvironment: http?.appEnvironment ?? {}, jobs: jobs?.settings ?? null },
   seed: http?.seed ?? {},
@@ -401,7 +476,8 @@ const summary: BenchSummary = {
   http: { summary: httpSummary, runs: http?.runs ?? [] },
   argon2: { parameters: { memoryKiB: argon2Parameters.memoryCost, timeCost: argon2Parameters.timeCost, parallelism: argon2Parameters.parallelism }, summary: argon2Summary, runs: http?.argon2Runs ?? [] },
   jobs,
-  targets: checkTargets(httpSummary, jobs),
+  latency,
+  targets: checkTargets(httpSummary, jobs, latency),
   failures
 }
 const outFile = resultsFile(failures.length === 0)

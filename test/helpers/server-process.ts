@@ -48,12 +48,13 @@ export async function startServerProcess (t: Test, environment: NodeJS.ProcessEn
   return { child, baseUrl, logs, stderr: () => stderr }
 }
 
-/** Runs server.ts expecting it to refuse to start; resolves with its exit code and what it printed. */
-export async function runFailingServer (environment: NodeJS.ProcessEnv): Promise<{ code: number | null; stderr: string; stdout: string }> {
+/** Runs server.ts expecting it to refuse to start (as another user, given `as`); resolves with its exit code and what it printed. */
+export async function runFailingServer (environment: NodeJS.ProcessEnv, as?: { uid: number; gid: number }): Promise<{ code: number | null; stderr: string; stdout: string }> {
   const child = spawn(process.execPath, ['--import', 'tsx', join(PROJECT_ROOT, 'server.ts')], {
     cwd: PROJECT_ROOT,
     env: { PATH: process.env.PATH, NODE_ENV: 'test', HOST: '127.0.0.1', PORT: '0', ...environment },
-    stdio: ['ignore', 'pipe', 'pipe']
+    stdio: ['ignore', 'pipe', 'pipe'],
+    ...as
   })
   let stdout = ''
   let stderr = ''

@@ -90,4 +90,28 @@ t.test('start-up failures print what to fix, not a stack trace', async (t) => {
     t.match(result.stderr, new RegExp(`taskforge cannot start: .*${parent}`))
     t.notMatch(result.stderr, /\n\s+at /)
   })
+
+  // As a root-owned host folder bound on the image's /app/data is for its uid 1000.
+  await t.test('a data directory this user cannot write', async (t) => {
+    const parent = await mkdtemp(join(tmpdir(), 'taskforge-readonly-'))
+    t.teardown(() => rm(parent, { recursive: true, force: true }))
+    const dataDir = join(parent, 'data')
+    await mkdir(dataDir)
+    await chmod(parent, 0o755)
+    // Root may write anywhere: as root, the server runs as nobody and the folder stays root's; otherwise the folder is made read-only.
+    const asRoot = process.getuid?.() === 0
+    const as = asRoot ? { uid: 65534, gid: 65534 } : undefined
+    await chmod(dataDir, asRoot ? 0o755 : 0o555)
+    const owner = as ?? { uid: process.getuid?.(), gid: process.getgid?.() }
+    // tap's process-info hook in the child writes its report under this folder at exit: one nobody may write to.
+    const tapReports = await mkdtemp(join(tmpdir(), 'taskforge-tap-'))
+    t.teardown(() => rm(tapReports, { recursive: true, force: true }))
+    await chmod(tapReports, 0o777)
+    const result = await runFailingServer({ DATA_DIR: dataDir, _TAPJS_PROCESSINFO_CWD_: tapReports }, as)
+    t.equal(result.code, 1)
+    t.match(result.stderr, `taskforge cannot start: Cannot use DATA_DIR=${dataDir} for the embedded PostgreSQL: this process (uid ${String(owner.uid)}) cannot write to ${dataDir} `)
+    t.match(result.stderr, `\`chown ${String(owner.uid)}:${String(owner.gid)}\``)
+    t.match(result.stderr, 'mount a named volume there')
+    t.notMatch(result.stderr, /\n\s+at /)
+  })
 })
