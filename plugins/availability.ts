@@ -24,20 +24,28 @@ declare module 'fastify' {
 }
 
 /**
+ * What a request that arrives once the server is closing is told: come back
+ * in this many seconds, when this instance is gone and its successor (or
+ * another one) answers. Long enough for the rest of the shutdown to happen
+ * while the clients wait: they stop connecting, and the idle connections
+ * they will come back to are closed well before they do (a client that is
+ * slow to notice a close would otherwise reuse one the moment it is closed).
+ */
+export const SHUTTING_DOWN_RETRY_AFTER_S = 5
+/**
  * How long a connection with no request in flight must have been quiet
  * before shutdown closes it. Closing a kept-alive connection races a client
  * that is just sending on it (that client sees a reset); a connection between
  * two requests of a busy client is quiet for milliseconds, and its next answer
  * tells the client to close it, so only connections left alone this long are
- * closed from our side. Shorter than the refusals' Retry-After (1 s): a client
- * told to come back finds its idle connections closed already, not closing.
+ * closed from our side.
  */
 export const IDLE_CONNECTION_GRACE_MS = 500
 /**
  * The server stops accepting once no connection has come for this long. The
  * kernel completes handshakes on its own and resets every connection still
  * in its accept queue when the listening socket closes, request sent or not;
- * clients told to retry after a second have stopped connecting by then.
+ * clients told to retry later have stopped connecting by then.
  */
 export const LISTENER_QUIET_MS = 100
 const SWEEP_INTERVAL_MS = 100
@@ -82,7 +90,7 @@ export default fp(async (app) => {
       done()
       return
     }
-    reply.header('Connection', 'close').header('Retry-After', '1')
+    reply.header('Connection', 'close').header('Retry-After', String(SHUTTING_DOWN_RETRY_AFTER_S))
     sendProblem(request, reply, { status: 503, slug: 'shutting-down', title: 'Shutting down', detail: 'This instance is shutting down; retry, another one will answer' })
   })
 

@@ -2,7 +2,7 @@ import { once } from 'node:events'
 import { connect, type AddressInfo, type Socket } from 'node:net'
 import type { FastifyInstance } from 'fastify'
 import t from 'tap'
-import { IDLE_CONNECTION_GRACE_MS } from '../../plugins/availability.js'
+import { IDLE_CONNECTION_GRACE_MS, SHUTTING_DOWN_RETRY_AFTER_S } from '../../plugins/availability.js'
 import { buildTestApp } from '../helpers/app.js'
 import { eventually } from '../helpers/jobs.js'
 
@@ -127,7 +127,7 @@ t.test('closing connections: one a client used a moment ago is not cut when the 
   t.equal(second.status, 503)
   t.match(JSON.parse(second.body), { type: 'https://taskforge.dev/problems/shutting-down' })
   t.equal(second.headers.connection, 'close')
-  t.equal(second.headers['retry-after'], '1', 'told when to retry')
+  t.equal(second.headers['retry-after'], String(SHUTTING_DOWN_RETRY_AFTER_S), 'told when to retry')
   await client.ended
   t.equal(await closing, 0, 'no connection had to be cut')
   t.ok(await refusesConnections(port), 'new connections are refused')
@@ -145,7 +145,7 @@ t.test('closing connections: a request in flight is answered, with Connection: c
   const closing = app.closeConnections(performance.now() + 10_000)
   const newcomer = await fetch(`http://127.0.0.1:${port}/health/live`)
   t.equal(newcomer.status, 503, 'the server still accepts while a request runs, and says to retry')
-  t.equal(newcomer.headers.get('retry-after'), '1')
+  t.equal(newcomer.headers.get('retry-after'), String(SHUTTING_DOWN_RETRY_AFTER_S))
   release?.()
   const answered = await answer
   t.equal(answered.status, 200)
