@@ -51,6 +51,7 @@ export const EnvironmentSchema = Type.Object({
   // Unset: SHUTDOWN_DEFAULTS of NODE_ENV.
   SHUTDOWN_DELAY_MS: Type.Optional(Type.Integer({ minimum: 0, maximum: 120_000 })),
   SHUTDOWN_TIMEOUT_MS: Type.Optional(Type.Integer({ minimum: 1000, maximum: 600_000 })),
+  KEEP_ALIVE_TIMEOUT_MS: Type.Integer({ minimum: 1000, maximum: 600_000, default: 5000 }),
   MAX_EVENT_LOOP_DELAY_MS: Type.Integer({ minimum: 0, maximum: 60_000, default: 1000 })
 })
 export type Environment = Static<typeof EnvironmentSchema>
@@ -103,6 +104,8 @@ export interface Config {
     /** After this, a shutdown that has not finished is forced. */
     timeoutMs: number
   }
+  /** How long an idle kept-alive connection stays open; clients are told (Keep-Alive: timeout=…) and close it first. */
+  keepAliveTimeoutMs: number
   /** Above this event-loop delay the process sheds load with 503 (0: never). */
   maxEventLoopDelayMs: number
   /** Things worth a log line once the logger exists (e.g. a generated secret). */
@@ -221,6 +224,7 @@ export function loadConfig (source: NodeJS.ProcessEnv = process.env): Config {
     rateLimit: { max: env.RATE_LIMIT_MAX, authMax: env.AUTH_RATE_LIMIT_MAX },
     trustProxy: parseTrustProxy(env.TRUST_PROXY),
     shutdown,
+    keepAliveTimeoutMs: env.KEEP_ALIVE_TIMEOUT_MS,
     maxEventLoopDelayMs: env.MAX_EVENT_LOOP_DELAY_MS,
     warnings
   }

@@ -15,8 +15,8 @@ declare module 'fastify' {
      * The end of a shutdown, after the load balancer had its time: requests
      * that arrive from now on get a 503 problem with Retry-After; the server
      * stops accepting once clients have stopped connecting; each connection
-     * ends after its request in flight, an idle one once it has been quiet a
-     * moment. Resolves when none is left, or at the deadline (a
+     * ends after its request in flight, an idle one once its keep-alive
+     * time-out has passed. Resolves when none is left, or at the deadline (a
      * performance.now() time), where the rest are cut; with how many were.
      */
     closeConnections: (deadline: number) => Promise<number>
@@ -32,15 +32,14 @@ declare module 'fastify' {
  * slow to notice a close would otherwise reuse one the moment it is closed).
  */
 export const SHUTTING_DOWN_RETRY_AFTER_S = 5
+/** Node closes an idle kept-alive connection this long after the time-out it advertised, so that the client closes it first. */
+const KEEP_ALIVE_BUFFER_MS = 1000
 /**
- * How long a connection with no request in flight must have been quiet
- * before shutdown closes it. Closing a kept-alive connection races a client
- * that is just sending on it (that client sees a reset); a connection between
- * two requests of a busy client is quiet for milliseconds, and its next answer
- * tells the client to close it, so only connections left alone this long are
- * closed from our side.
+ * In development an idle connection is closed once quiet this long: a restart
+ * (tsx watch allows 5 s) should not wait for a browser's kept-alive
+ * connections, and a browser retries a request that meets a closed one.
  */
-export const IDLE_CONNECTION_GRACE_MS = 500
+export const DEVELOPMENT_IDLE_GRACE_MS = 500
 /**
  * The server stops accepting once no connection has come for this long. The
  * kernel completes handshakes on its own and resets every connection still
@@ -94,6 +93,12 @@ export default fp(async (app) => {
     sendProblem(request, reply, { status: 503, slug: 'shutting-down', title: 'Shutting down', detail: 'This instance is shutting down; retry, another one will answer' })
   })
 
+  // How long a connection with no request in flight must have been quiet before shutdown closes it. Closing a
+  // kept-alive connection from our side races a client that is just sending on it, or that has not yet seen the
+  // close when it reuses it (a busy client can be seconds late): it gets a reset. A connection that had an answer
+  // during the drain was told to close (Connection: close) and is closed after it; any other one is left until the
+  // keep-alive time-out it was told (Keep-Alive: timeout=N), by which time a client that honours it has closed it.
+  const idleGraceMs = app.config.env === 'development' ? DEVELOPMENT_IDLE_GRACE_MS : app.config.keepAliveTimeoutMs + KEEP_ALIVE_BUFFER_MS
   const connections = new Map<Socket, Connection>()
   let lastAccepted = performance.now()
   let requestsInFlight = 0
@@ -141,7 +146,7 @@ export default fp(async (app) => {
     app.log.info({ connections: connections.size }, 'stopped accepting connections')
   }
 
-  /** Closes each connection with nothing in flight that has been quiet for IDLE_CONNECTION_GRACE_MS. */
+  /** Closes each connection with nothing in flight that has been quiet for idleGraceMs. */
   const closeIdle = async () => {
     const now = performance.now()
     const idle: Socket[] = []
@@ -150,7 +155,7 @@ export default fp(async (app) => {
       if (socket.bytesRead !== connection.bytesRead) {
         connection.bytesRead = socket.bytesRead
         connection.quietSince = now
-      } else if (now - connection.quietSince >= IDLE_CONNECTION_GRACE_MS) {
+      } else if (now - connection.quietSince >= idleGraceMs) {
         idle.push(socket)
       }
     }

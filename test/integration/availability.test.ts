@@ -2,7 +2,7 @@ import { once } from 'node:events'
 import { connect, type AddressInfo, type Socket } from 'node:net'
 import type { FastifyInstance } from 'fastify'
 import t from 'tap'
-import { IDLE_CONNECTION_GRACE_MS, SHUTTING_DOWN_RETRY_AFTER_S } from '../../plugins/availability.js'
+import { DEVELOPMENT_IDLE_GRACE_MS, SHUTTING_DOWN_RETRY_AFTER_S } from '../../plugins/availability.js'
 import { buildTestApp } from '../helpers/app.js'
 import { eventually } from '../helpers/jobs.js'
 
@@ -156,8 +156,9 @@ t.test('closing connections: a request in flight is answered, with Connection: c
   t.ok(await refusesConnections(port))
 })
 
-t.test('closing connections: an idle one is closed once quiet a moment; one still busy at the deadline is cut', async (t) => {
-  const { app } = await buildTestApp(t)
+t.test('closing connections: an idle one is left to its keep-alive time-out, then closed; one still busy at the deadline is cut', async (t) => {
+  const keepAliveMs = 1000
+  const { app } = await buildTestApp(t, { KEEP_ALIVE_TIMEOUT_MS: String(keepAliveMs) })
   let stuckRunning = false
   app.get('/stuck', () => new Promise(() => { stuckRunning = true }))
   const port = await listening(app)
@@ -166,12 +167,26 @@ t.test('closing connections: an idle one is closed once quiet a moment; one stil
   never.catch(() => undefined)
   await eventually(async () => stuckRunning || undefined, 5000, 'the request to be running')
   const idle = await rawConnection(port)
-  await idle.request('/health/live')
+  const answer = await idle.request('/health/live')
+  t.equal(answer.headers['keep-alive'], 'timeout=1', 'the client is told how long the connection stays')
   const lastAnswer = performance.now()
 
-  const closing = app.closeConnections(performance.now() + 1500)
+  const closing = app.closeConnections(performance.now() + 4000)
   await idle.ended
-  t.ok(performance.now() - lastAnswer >= IDLE_CONNECTION_GRACE_MS, 'the idle connection was closed once quiet for the grace period')
+  t.ok(performance.now() - lastAnswer > keepAliveMs, `the idle connection was closed ${Math.round(performance.now() - lastAnswer)} ms after its last answer, not before its keep-alive time-out`)
   t.equal(await closing, 1, 'the deadline cut the busy one')
   await t.rejects(never, /ended without an answer/)
+})
+
+t.test('closing connections in development: an idle one is closed once quiet half a second, a restart does not wait for it', async (t) => {
+  const { app } = await buildTestApp(t, { NODE_ENV: 'development' })
+  const port = await listening(app)
+  const idle = await rawConnection(port)
+  await idle.request('/health/live')
+  const lastAnswer = performance.now()
+  const closing = app.closeConnections(performance.now() + 10_000)
+  await idle.ended
+  const closedAfter = performance.now() - lastAnswer
+  t.ok(closedAfter >= DEVELOPMENT_IDLE_GRACE_MS && closedAfter < 5000, `closed ${Math.round(closedAfter)} ms after its last answer`)
+  t.equal(await closing, 0)
 })

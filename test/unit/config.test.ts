@@ -98,4 +98,5 @@ t.test('shutdown: production waits for the load balancer, development closes at 
   t.same(loadConfig({ NODE_ENV: 'production', JWT_SECRET: secret, SHUTDOWN_DELAY_MS: '0', SHUTDOWN_TIMEOUT_MS: '20000' }).shutdown, { delayMs: 0, timeoutMs: 20_000 }, 'set values win')
   t.match(problemsOf({ SHUTDOWN_DELAY_MS: '10000' }), [/^SHUTDOWN_DELAY_MS: must be shorter than SHUTDOWN_TIMEOUT_MS \(10000 ms, 10000 ms\)/])
   t.match(problemsOf({ NODE_ENV: 'production', JWT_SECRET: secret, SHUTDOWN_TIMEOUT_MS: '4000' }), [/^SHUTDOWN_DELAY_MS: must be shorter/])
+  t.equal(loadConfig({}).keepAliveTimeoutMs, 5000, "kept-alive connections: Node's 5 s, not Fastify's 72 s")
 })
