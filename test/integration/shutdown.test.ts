@@ -55,7 +55,8 @@ t.test('SIGTERM under keep-alive load, default settings: every request is answer
 })
 
 t.test('SIGTERM with SHUTDOWN_DELAY_MS: readiness fails first, requests are still served until the server stops accepting, none reset', async (t) => {
-  const delayMs = 1500
+  // Long enough for a client on a loaded machine to see readiness fail (it took up to 1.6 s here) before the server stops accepting.
+  const delayMs = 3000
   const database = await createTestDatabase(t)
   const server = await startServerProcess(t, { ...LOAD_TEST_ENVIRONMENT, DATABASE_URL: database.url, SHUTDOWN_DELAY_MS: String(delayMs) })
   const accessToken = await registerOverHttp(server.baseUrl, 'delay@example.io')
@@ -76,7 +77,8 @@ t.test('SIGTERM with SHUTDOWN_DELAY_MS: readiness fails first, requests are stil
   // shared cores the client may see the 503 late, but it must see it while the server still accepts.
   t.ok(readinessFailedAt < stoppedAt, `readiness failed ${readinessFailedAt - signalAt} ms after the server got the signal, before it stopped accepting (${stoppedAt - signalAt} ms)`)
   t.ok(stoppedAt - signalAt >= delayMs, 'the server accepted for SHUTDOWN_DELAY_MS after the signal')
-  const servedMeanwhile = load.outcomes.filter((outcome) => outcome.status === 201 && outcome.sentAt > readinessFailedAt)
+  const drainingAt = Number((await server.waitForLog(/^draining/)).time)
+  const servedMeanwhile = load.outcomes.filter((outcome) => outcome.status === 201 && outcome.sentAt > drainingAt)
   t.ok(servedMeanwhile.length > 0, `${servedMeanwhile.length} requests sent after readiness failed were served while the load balancer catches up`)
 
   const { code } = await server.exited
