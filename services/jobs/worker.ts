@@ -58,7 +58,6 @@ export class JobWorker<C extends JobCatalog> {
   private unlisten: (() => Promise<void>) | undefined
   private lastHousekeeping = 0
   private lastReclaim = 0
-  private closing: Promise<void> | undefined
 
   constructor (private readonly options: WorkerOptions<C>) {
     this.jobs = createJobsRepository(options.sql)
@@ -83,15 +82,9 @@ export class JobWorker<C extends JobCatalog> {
    * Stops claiming, waits up to timeoutMs for running jobs, then aborts the
    * rest and hands them back to the queue for another worker or the next start.
    * Jobs already run are recorded done before it returns (their slots wait for the flush).
-   * A second call waits for the first one (the shutdown starts it, app.close() calls it again).
    */
-  close (timeoutMs: number): Promise<void> {
-    if (this.state === 'idle') return Promise.resolve()
-    this.closing ??= this.stop(timeoutMs)
-    return this.closing
-  }
-
-  private async stop (timeoutMs: number): Promise<void> {
+  async close (timeoutMs: number): Promise<void> {
+    if (this.state !== 'started') return
     this.state = 'stopping'
     this.wake()
     await this.loop
