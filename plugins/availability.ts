@@ -27,9 +27,9 @@ declare module 'fastify' {
  * What a request that arrives once the server is closing is told: come back
  * in this many seconds, when this instance is gone and its successor (or
  * another one) answers. Long enough for the rest of the shutdown to happen
- * while the clients wait: they stop connecting, and the idle connections
- * they will come back to are closed well before they do (a client that is
- * slow to notice a close would otherwise reuse one the moment it is closed).
+ * while the clients wait: they stop connecting, so the server can stop
+ * accepting with nobody in the kernel's accept queue, and their idle
+ * kept-alive connections reach their time-out before they come back.
  */
 export const SHUTTING_DOWN_RETRY_AFTER_S = 5
 /** Node closes an idle kept-alive connection this long after the time-out it advertised, so that the client closes it first. */
