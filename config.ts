@@ -54,8 +54,10 @@ export const EnvironmentSchema = Type.Object({
   AUTH_RATE_LIMIT_MAX: Type.Integer({ minimum: 1, default: 10 }),
   LOGIN_FAILURES_MAX: Type.Integer({ minimum: 1, default: 10 }),
   TRUST_PROXY: Type.String({ pattern: '^(true|false|[0-9]+|[0-9a-fA-F.:/]+(,[0-9a-fA-F.:/]+)*)$', default: 'false', description: 'true, false, a number of hops, or addresses/CIDRs separated by commas' }),
-  SHUTDOWN_DELAY_MS: Type.Integer({ minimum: 0, maximum: 120_000, default: 0 }),
-  SHUTDOWN_TIMEOUT_MS: Type.Integer({ minimum: 1000, maximum: 600_000, default: 10_000 }),
+  // Unset: SHUTDOWN_DEFAULTS of NODE_ENV.
+  SHUTDOWN_DELAY_MS: Type.Optional(Type.Integer({ minimum: 0, maximum: 120_000 })),
+  SHUTDOWN_TIMEOUT_MS: Type.Optional(Type.Integer({ minimum: 1000, maximum: 600_000 })),
+  KEEP_ALIVE_TIMEOUT_MS: Type.Integer({ minimum: 1000, maximum: 600_000, default: 5000 }),
   MAX_EVENT_LOOP_DELAY_MS: Type.Integer({ minimum: 0, maximum: 60_000, default: 1000 })
 })
 export type Environment = Static<typeof EnvironmentSchema>
@@ -63,6 +65,8 @@ export type Environment = Static<typeof EnvironmentSchema>
 const Env = EnvironmentSchema.properties
 /** A setting that may be unset: its key is always there, its value may be undefined. */
 const Maybe = <T extends TSchema>(schema: T) => Type.Union([schema, Type.Undefined()])
+/** A variable the environment may leave out but loadConfig always gives a value (a default that depends on NODE_ENV). */
+const Given = <T extends TSchema>(schema: T) => Type.Optional(schema, false)
 const Seconds = Type.Integer({ minimum: 1 })
 
 /** What loadConfig makes of the environment, the only settings the app reads: a variable read as it is keeps its schema. */
@@ -120,10 +124,12 @@ export const ConfigSchema = Type.Object({
   trustProxy: Type.Union([Type.Boolean(), Type.Integer({ minimum: 0 }), Type.Array(Type.String())]),
   shutdown: Type.Object({
     /** Readiness fails this long before the server stops accepting, so a load balancer can take the instance out first. */
-    delayMs: Env.SHUTDOWN_DELAY_MS,
+    delayMs: Given(Env.SHUTDOWN_DELAY_MS),
     /** After this, a shutdown that has not finished is forced. */
-    timeoutMs: Env.SHUTDOWN_TIMEOUT_MS
+    timeoutMs: Given(Env.SHUTDOWN_TIMEOUT_MS)
   }),
+  /** How long an idle kept-alive connection stays open; clients are told (Keep-Alive: timeout=…) and close it first. */
+  keepAliveTimeoutMs: Env.KEEP_ALIVE_TIMEOUT_MS,
   /** Above this event-loop delay the process sheds load with 503 (0: never). */
   maxEventLoopDelayMs: Env.MAX_EVENT_LOOP_DELAY_MS,
   /** Things worth a log line once the logger exists (e.g. a generated secret). */
@@ -149,6 +155,16 @@ const PUBLISHED_SECRETS = [
 // A config error is printed and logged: these never appear in it, and URLs show no password.
 const SECRET_VARIABLES = new Set(['JWT_SECRET', 'METRICS_TOKEN'])
 const URL_VARIABLES = new Set(['DATABASE_URL', 'DB_URL', 'REDIS_URL', 'SMTP_URL'])
+
+/**
+ * Production waits 5 s after SIGTERM before it stops accepting, so that a load balancer checking /health/ready
+ * every second or two has taken the instance out by then, and gives up 15 s after the signal; anywhere else
+ * (a developer's Ctrl-C) it closes at once.
+ */
+export const SHUTDOWN_DEFAULTS = {
+  production: { delayMs: 5000, timeoutMs: 15_000 },
+  other: { delayMs: 0, timeoutMs: 10_000 }
+} as const
 const UNIT_SECONDS = { s: 1, m: 60, h: 3600, d: 86_400 } as const
 
 export function parseDurationSeconds (value: string): number {
@@ -189,6 +205,12 @@ export function loadConfig (source: NodeJS.ProcessEnv = process.env): Config {
 
   if (env.NODE_ENV === 'production' && (env.ARGON2_MEMORY_KIB < OWASP_ARGON2_MEMORY_KIB || env.ARGON2_TIME_COST < OWASP_ARGON2_TIME_COST)) {
     problems.push(`ARGON2_MEMORY_KIB, ARGON2_TIME_COST: below OWASP's minimum for argon2id (${OWASP_ARGON2_MEMORY_KIB} KiB, ${OWASP_ARGON2_TIME_COST} passes) in production`)
+  }
+
+  const shutdownDefaults = env.NODE_ENV === 'production' ? SHUTDOWN_DEFAULTS.production : SHUTDOWN_DEFAULTS.other
+  const shutdown = { delayMs: env.SHUTDOWN_DELAY_MS ?? shutdownDefaults.delayMs, timeoutMs: env.SHUTDOWN_TIMEOUT_MS ?? shutdownDefaults.timeoutMs }
+  if (shutdown.delayMs >= shutdown.timeoutMs) {
+    problems.push(`SHUTDOWN_DELAY_MS: must be shorter than SHUTDOWN_TIMEOUT_MS (${shutdown.delayMs} ms, ${shutdown.timeoutMs} ms), or the forced exit comes before the server has closed`)
   }
 
   let jwtSecret = env.JWT_SECRET
@@ -260,7 +282,8 @@ export function loadConfig (source: NodeJS.ProcessEnv = process.env): Config {
     bodyLimit: env.BODY_LIMIT,
     rateLimit: { max: env.RATE_LIMIT_MAX, authMax: env.AUTH_RATE_LIMIT_MAX, loginFailuresMax: env.LOGIN_FAILURES_MAX },
     trustProxy: parseTrustProxy(env.TRUST_PROXY),
-    shutdown: { delayMs: env.SHUTDOWN_DELAY_MS, timeoutMs: env.SHUTDOWN_TIMEOUT_MS },
+    shutdown,
+    keepAliveTimeoutMs: env.KEEP_ALIVE_TIMEOUT_MS,
     maxEventLoopDelayMs: env.MAX_EVENT_LOOP_DELAY_MS,
     warnings
   }

@@ -3,6 +3,8 @@ import tseslint from 'typescript-eslint'
 
 export default tseslint.config(
   { ignores: ['dist/', 'data/', 'coverage/', '.tap/', '.tmp/', 'node_modules/'] },
+  // The client's build output and its generated types (openapi-typescript's, checked by a test against openapi.json).
+  { ignores: ['clients/typescript/dist/', 'clients/typescript/node_modules/', 'clients/typescript/src/generated/'] },
   js.configs.recommended,
   ...tseslint.configs.strictTypeChecked,
   {

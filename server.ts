@@ -27,13 +27,26 @@ async function main (): Promise<void> {
   })
   for (const warning of config.warnings) app.log.warn(warning)
 
-  // A second signal, or SHUTDOWN_TIMEOUT_MS, ends the process even if closing hangs.
-  closeWithGrace({ delay: config.shutdown.timeoutMs }, async ({ signal, err }) => {
+  // SHUTDOWN_TIMEOUT_MS after the signal, or at a second signal, the process exits whatever still runs.
+  const { delayMs, timeoutMs } = config.shutdown
+  closeWithGrace({
+    delay: timeoutMs,
+    onSecondSignal: (signal) => { app.log.error({ signal }, 'second signal: exiting at once') },
+    onTimeout: () => { app.log.error({ timeoutMs }, 'shutdown did not finish within SHUTDOWN_TIMEOUT_MS: exiting') }
+  }, async ({ signal, err }) => {
     if (err !== undefined) app.log.error({ err }, 'shutting down after an uncaught error')
     else app.log.info({ signal }, 'shutting down')
+    // What still runs at this deadline is cut, so that unfinished jobs are handed back and the database closed before the forced exit.
+    const deadline = performance.now() + timeoutMs - Math.min(1000, timeoutMs / 4)
     app.startDraining()
+    // The worker stops claiming now; its running jobs get until the deadline, then go back to the queue unfinished.
+    const jobsStopped = app.jobs.stopWorker(deadline - performance.now()).catch((error: unknown) => {
+      app.log.error({ err: error }, 'the job worker did not stop cleanly')
+    })
     // Readiness fails first; the load balancer notices and sends no more traffic, then the server stops accepting.
-    if (err === undefined && config.shutdown.delayMs > 0) await new Promise((resolve) => setTimeout(resolve, config.shutdown.delayMs))
+    if (err === undefined && delayMs > 0) await new Promise((resolve) => setTimeout(resolve, delayMs))
+    await app.closeConnections(deadline)
+    await jobsStopped
     await app.close()
     app.log.info('shut down cleanly')
   })

@@ -8,10 +8,20 @@ import { createJobHandlers } from '../../services/jobs/handlers.js'
 import { createJobQueue, type JobQueue } from './queue.js'
 import { JobWorker } from './worker.js'
 
+/** The job channel as the app sees it: the queue of its job types, and a way to stop this instance's worker. */
+export interface Jobs extends JobQueue<AppJobCatalog> {
+  /**
+   * Stops this instance's worker, if it runs one: it claims nothing more, its
+   * running jobs get timeoutMs to finish, and the others go back to the queue.
+   * The shutdown calls it as draining starts; closing the app stops it anyway.
+   */
+  stopWorker: (timeoutMs: number) => Promise<void>
+}
+
 declare module 'fastify' {
   interface FastifyInstance {
-    /** The queue of the app's job types: enqueue(type, payload), or within(tx).enqueue in a transaction of yours. */
-    jobs: JobQueue<AppJobCatalog>
+    /** enqueue(type, payload), or within(tx).enqueue in a transaction of yours; stopWorker at shutdown. */
+    jobs: Jobs
   }
 }
 
@@ -38,7 +48,6 @@ export default fp<JobsPluginOptions>(async (app, { clock = systemClock }) => {
   const settings = app.config.jobs
   const { metrics, tracer, log } = app.observability
   const queue = createJobQueue(jobCatalog, { sql: app.sql, maxAttempts: settings.maxAttempts, onEnqueued: (type) => { metrics.jobEnqueued(type) } })
-  app.decorate('jobs', queue)
   const repository = createJobsRepository(app.sql)
   metrics.watchQueue(async () => {
     try {
@@ -72,6 +81,7 @@ export default fp<JobsPluginOptions>(async (app, { clock = systemClock }) => {
       retentionMs: DONE_RETENTION_MS,
       onOutcome: (type, outcome, durationMs) => { metrics.jobRun(type, outcome, durationMs / 1000) }
     })
+  app.decorate('jobs', { ...queue, stopWorker: async (timeoutMs: number) => { await worker?.close(timeoutMs) } })
   if (worker !== null) {
     app.addHook('onReady', () => worker.start())
     // Registered after the database, so closed before it: running jobs can still record their outcome.

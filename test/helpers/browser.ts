@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { chromium, type BrowserContext } from 'playwright-core'
 import type { Test } from 'tap'
+import { inCi } from './ci.js'
 
 /** Debian's Chromium (apt-get install chromium); .ci/run installs it when missing. */
 export const CHROMIUM_PATH = '/usr/bin/chromium'
@@ -23,12 +24,6 @@ export const CHROMIUM_FLAGS = [
   '--disable-component-update',
   '--disable-sync'
 ]
-
-/** CI=true (as .ci/run is started): a missing browser is a failure there, not a skip. */
-export function inCi (): boolean {
-  const value = process.env.CI
-  return value !== undefined && value !== '' && value !== 'false' && value !== '0'
-}
 
 /**
  * Why a browser test cannot run here, or undefined when it can. Outside CI a

@@ -13,10 +13,14 @@ export interface ServerProcess {
   /** Every log line so far, parsed. */
   logs: Record<string, unknown>[]
   stderr: () => string
+  /** Resolves with the first log line, written so far or later, whose msg is this (or matches it). */
+  waitForLog: (msg: string | RegExp, timeoutMs?: number) => Promise<Record<string, unknown>>
+  /** Settles when the process has exited and its output is read: its exit code, and when it exited (performance.now()). */
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null; at: number }>
 }
 
 /**
- * Runs server.ts as `npm start` would, in a child process, on a free port; resolves once it listens.
+ * Runs server.ts as `npm start` would, in a child process, on a free port (unless PORT says which); resolves once it listens.
  * `preload`: modules to run in the process before the server (`--import`).
  */
 export async function startServerProcess (t: Test, environment: NodeJS.ProcessEnv, timeoutMs = 30_000, preload: string[] = []): Promise<ServerProcess> {
@@ -26,26 +30,48 @@ export async function startServerProcess (t: Test, environment: NodeJS.ProcessEn
     env: { PATH: process.env.PATH, NODE_ENV: 'test', LOG_LEVEL: 'info', HOST: '127.0.0.1', PORT: '0', ...environment },
     stdio: ['ignore', 'pipe', 'pipe']
   })
+  // Resolved once its output is read to the end too ('close'), timed at the exit itself.
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null; at: number }>((resolve) => {
+    child.once('exit', (code, signal) => {
+      const at = performance.now()
+      child.once('close', () => { resolve({ code, signal, at }) })
+    })
+  })
   t.teardown(async () => {
     if (child.exitCode === null && child.signalCode === null) {
       child.kill('SIGTERM')
-      await once(child, 'exit')
+      await exited
     }
   })
   let stderr = ''
   child.stderr.on('data', (chunk: Buffer) => { stderr += chunk.toString('utf8') })
   const logs: Record<string, unknown>[] = []
+  const waiting = new Set<{ matches: (entry: Record<string, unknown>) => boolean; resolve: (entry: Record<string, unknown>) => void }>()
   const baseUrl = await new Promise<string>((resolve, reject) => {
     const timer = setTimeout(() => { reject(new Error(`the server did not listen within ${timeoutMs} ms: ${stderr}`)) }, timeoutMs)
     createInterface({ input: child.stdout }).on('line', (line) => {
       const entry = JSON.parse(line) as Record<string, unknown>
       logs.push(entry)
+      for (const waiter of waiting) if (waiter.matches(entry)) waiter.resolve(entry)
       const match = /^Server listening at (http:\/\/127\.0\.0\.1:\d+)$/.exec(String(entry.msg))
       if (match?.[1] !== undefined) { clearTimeout(timer); resolve(match[1]) }
     })
     child.once('exit', (code) => { clearTimeout(timer); reject(new Error(`the server exited with ${String(code)}: ${stderr}`)) })
   })
-  return { child, baseUrl, logs, stderr: () => stderr }
+  const waitForLog = (msg: string | RegExp, waitMs = 30_000) => {
+    const matches = (entry: Record<string, unknown>) => typeof msg === 'string' ? entry.msg === msg : msg.test(String(entry.msg))
+    const found = logs.find(matches)
+    if (found !== undefined) return Promise.resolve(found)
+    return new Promise<Record<string, unknown>>((resolve, reject) => {
+      const waiter = {
+        matches,
+        resolve: (entry: Record<string, unknown>) => { clearTimeout(timer); waiting.delete(waiter); resolve(entry) }
+      }
+      const timer = setTimeout(() => { waiting.delete(waiter); reject(new Error(`no log line "${String(msg)}" within ${waitMs} ms`)) }, waitMs)
+      waiting.add(waiter)
+    })
+  }
+  return { child, baseUrl, logs, stderr: () => stderr, waitForLog, exited }
 }
 
 /** Runs server.ts expecting it to refuse to start (as another user, given `as`); resolves with its exit code and what it printed. */

@@ -214,3 +214,14 @@ t.test('REFRESH_TOKEN_MAX_AGE: 90 days by default, and never shorter than REFRES
   t.match(problemsOf({ REFRESH_TOKEN_MAX_AGE: '29d' }), [/^REFRESH_TOKEN_MAX_AGE: must be at least REFRESH_TOKEN_TTL/])
   t.match(problemsOf({ REFRESH_TOKEN_MAX_AGE: 'forever' }), [/^REFRESH_TOKEN_MAX_AGE: must be a whole number of seconds/])
 })
+
+t.test('shutdown: production waits for the load balancer, development closes at once; the delay fits in the time-out', async (t) => {
+  const secret = strongSecret()
+  t.same(loadConfig({ NODE_ENV: 'production', JWT_SECRET: secret }).shutdown, { delayMs: 5000, timeoutMs: 15_000 })
+  t.same(loadConfig({}).shutdown, { delayMs: 0, timeoutMs: 10_000 }, 'development: Ctrl-C stays instant')
+  t.same(loadConfig({ NODE_ENV: 'test' }).shutdown, { delayMs: 0, timeoutMs: 10_000 })
+  t.same(loadConfig({ NODE_ENV: 'production', JWT_SECRET: secret, SHUTDOWN_DELAY_MS: '0', SHUTDOWN_TIMEOUT_MS: '20000' }).shutdown, { delayMs: 0, timeoutMs: 20_000 }, 'set values win')
+  t.match(problemsOf({ SHUTDOWN_DELAY_MS: '10000' }), [/^SHUTDOWN_DELAY_MS: must be shorter than SHUTDOWN_TIMEOUT_MS \(10000 ms, 10000 ms\)/])
+  t.match(problemsOf({ NODE_ENV: 'production', JWT_SECRET: secret, SHUTDOWN_TIMEOUT_MS: '4000' }), [/^SHUTDOWN_DELAY_MS: must be shorter/])
+  t.equal(loadConfig({}).keepAliveTimeoutMs, 5000, "kept-alive connections: Node's 5 s, not Fastify's 72 s")
+})

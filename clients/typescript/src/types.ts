@@ -1,0 +1,31 @@
+/**
+ * The API's types, taken from the generated paths by route (the names API.md
+ * fixes), never from the document's component names: those may be renamed or
+ * split when the document changes, the routes may not.
+ */
+import type { paths } from './generated/openapi.js'
+
+type JsonBody<Operation> = Operation extends { requestBody?: { content: { 'application/json': infer Body } } } ? Body : never
+type JsonAnswer<Operation, Status extends number> =
+  Operation extends { responses: { [S in Status]: { content: { 'application/json': infer Body } } } } ? Body : never
+
+export type User = JsonAnswer<paths['/auth/me']['get'], 200>
+export type AuthResult = JsonAnswer<paths['/auth/login']['post'], 200>
+export type RegisterInput = JsonBody<paths['/auth/register']['post']>
+export type Credentials = JsonBody<paths['/auth/login']['post']>
+
+export type Task = JsonAnswer<paths['/tasks/{id}']['get'], 200>
+export type TaskStatus = Task['status']
+export type TaskPriority = Task['priority']
+/** POST /tasks: title, and any of description, status, priority, dueAt, tags. */
+export type NewTask = JsonBody<paths['/tasks']['post']>
+/** PUT /tasks/:id: every writable field; those left out are reset to their defaults. */
+export type TaskReplacement = JsonBody<paths['/tasks/{id}']['put']>
+/** PATCH /tasks/:id: any non-empty subset of the writable fields. */
+export type TaskChanges = JsonBody<paths['/tasks/{id}']['patch']>
+/** GET /tasks: one page and the cursor of the next (null on the last). */
+export type TaskPage = JsonAnswer<paths['/tasks']['get'], 200>
+/** GET /tasks's query. */
+export type TaskListQuery = NonNullable<paths['/tasks']['get']['parameters']['query']>
+/** The filters and sort of GET /tasks: its query without the cursor, which the iterator keeps. */
+export type TaskFilters = Omit<TaskListQuery, 'cursor'>
