@@ -37,12 +37,12 @@ export const RETRY_MAX_MS = 3_600_000
 export const DONE_RETENTION_MS = 7 * 24 * 3_600_000
 
 /**
- * The durable job channel: decorates app.jobs, the queue, which writes into
- * the caller's transaction; this instance's worker (unless JOBS_CONCURRENCY
- * is 0) drains the queue from app start until app close, and enqueues the
- * recurring jobs (the hourly purge-expired) when their time comes. The app's
- * jobs (services/jobs/) send mail through app.mailer and purge with the auth
- * and tasks repositories.
+ * The durable job channel: decorates app.jobs, the queue (which writes into
+ * the caller's transaction) and stopWorker; this instance's worker (unless
+ * JOBS_CONCURRENCY is 0) drains the queue from app start until app close, and
+ * enqueues the recurring jobs (the hourly purge-expired) when their time
+ * comes. The app's jobs (services/jobs/) send mail through app.mailer and
+ * purge with the auth and tasks repositories.
  */
 export default fp<JobsPluginOptions>(async (app, { clock = systemClock }) => {
   const settings = app.config.jobs
