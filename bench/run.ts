@@ -105,7 +105,7 @@ if (args.node !== undefined) {
 
 const quick = args.quick
 const settings = {
-  durationSeconds: Number(args.duration ?? (quick ? 0.3 : 5)),
+  durationSeconds: Number(args.duration ?? (quick ? 1 : 5)),
   repetitions: Number(args.repetitions ?? (quick ? 1 : 3)),
   warmupSeconds: quick ? 0 : 1,
   connections: (args.connections ?? (quick ? '10' : '10,100')).split(',').map(Number),
