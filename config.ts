@@ -208,7 +208,10 @@ export function loadConfig (source: NodeJS.ProcessEnv = process.env): Config {
   }
 
   const shutdownDefaults = env.NODE_ENV === 'production' ? SHUTDOWN_DEFAULTS.production : SHUTDOWN_DEFAULTS.other
-  const shutdown = { delayMs: env.SHUTDOWN_DELAY_MS ?? shutdownDefaults.delayMs, timeoutMs: env.SHUTDOWN_TIMEOUT_MS ?? shutdownDefaults.timeoutMs }
+  const shutdown = {
+    delayMs: env.SHUTDOWN_DELAY_MS ?? shutdownDefaults.delayMs,
+    timeoutMs: env.SHUTDOWN_TIMEOUT_MS ?? shutdownDefaults.timeoutMs
+  }
   if (shutdown.delayMs >= shutdown.timeoutMs) {
     problems.push(`SHUTDOWN_DELAY_MS: must be shorter than SHUTDOWN_TIMEOUT_MS (${shutdown.delayMs} ms, ${shutdown.timeoutMs} ms), or the forced exit comes before the server has closed`)
   }
@@ -231,7 +234,8 @@ export function loadConfig (source: NodeJS.ProcessEnv = process.env): Config {
   if (metricsListener !== undefined && metricsListener.port !== 0 && metricsListener.port === env.PORT) {
     problems.push('METRICS_PORT: must differ from PORT (the metrics listener is a server of its own)')
   }
-  // Its counts (sign-ups, failed logins) and its query per scrape are not for anyone who asks: in production the public listener wants the token.
+  // Its counts (sign-ups, failed logins) and its query per scrape are not for anyone who asks:
+  // in production the public listener wants the token.
   const metricsOnPublicListener = env.METRICS_ENABLED && metricsListener === undefined && (env.NODE_ENV !== 'production' || env.METRICS_TOKEN !== undefined)
   if (env.METRICS_ENABLED && metricsListener === undefined && !metricsOnPublicListener) {
     warnings.push('GET /metrics is not served: in production set METRICS_TOKEN (scrapers send Authorization: Bearer <token>) or METRICS_PORT (a listener of its own, on METRICS_HOST, 127.0.0.1 by default); METRICS_ENABLED=false if you want no metrics')
@@ -251,7 +255,12 @@ export function loadConfig (source: NodeJS.ProcessEnv = process.env): Config {
     port: env.PORT,
     logLevel: env.LOG_LEVEL,
     observability: {
-      metrics: { enabled: env.METRICS_ENABLED, token: env.METRICS_TOKEN, onPublicListener: metricsOnPublicListener, listener: env.METRICS_ENABLED ? metricsListener : undefined },
+      metrics: {
+        enabled: env.METRICS_ENABLED,
+        token: env.METRICS_TOKEN,
+        onPublicListener: metricsOnPublicListener,
+        listener: env.METRICS_ENABLED ? metricsListener : undefined
+      },
       tracing: { endpoint: env.OTEL_EXPORTER_OTLP_ENDPOINT, serviceName: env.OTEL_SERVICE_NAME }
     },
     database: {

@@ -1,4 +1,5 @@
 import js from '@eslint/js'
+import neostandard from 'neostandard'
 import tseslint from 'typescript-eslint'
 
 export default tseslint.config(
@@ -6,6 +7,14 @@ export default tseslint.config(
   // The client's build output and its generated types (openapi-typescript's, checked by a test against openapi.json).
   { ignores: ['clients/typescript/dist/', 'clients/typescript/node_modules/', 'clients/typescript/src/generated/'] },
   js.configs.recommended,
+  // The Fastify ecosystem's style (as fastify/demo uses it): standard's rules for TypeScript, with a line-length bound.
+  // Before strictTypeChecked, which wins where both set a rule; both use this one typescript-eslint (parser and plugin).
+  ...neostandard({ ts: true, noJsx: true }),
+  {
+    rules: {
+      '@stylistic/max-len': ['error', { code: 140, ignoreUrls: true, ignoreStrings: true, ignoreTemplateLiterals: true, ignoreRegExpLiterals: true }]
+    }
+  },
   ...tseslint.configs.strictTypeChecked,
   {
     languageOptions: {
@@ -14,7 +23,13 @@ export default tseslint.config(
     rules: {
       '@typescript-eslint/restrict-template-expressions': ['error', { allowNumber: true }],
       '@typescript-eslint/no-confusing-void-expression': 'off',
-      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_', ignoreRestSiblings: true }]
+      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_', ignoreRestSiblings: true }],
+      // neostandard's options would carry over (strictTypeChecked names only the severity): keep its stricter defaults.
+      '@typescript-eslint/no-unused-expressions': ['error', { allowShortCircuit: false, allowTernary: false, allowTaggedTemplates: false }],
+      // TypeScript itself reports a real redeclaration (ts2451); the rule would flag a TypeBox schema and its Static<> type sharing a name.
+      '@typescript-eslint/no-redeclare': 'off',
+      // no-floating-promises takes `void promise;` as "deliberately not awaited": allow that statement, not void elsewhere.
+      'no-void': ['error', { allowAsStatement: true }]
     }
   },
   {

@@ -19,7 +19,9 @@ export interface Argon2Run {
  * runs), so the same native binding and libuv thread pool
  * (UV_THREADPOOL_SIZE, 4 by default).
  */
-export async function argon2VerifyRate (parameters: Argon2Parameters, concurrency: number, durationSeconds: number, repetition: number): Promise<Argon2Run> {
+export async function argon2VerifyRate (
+  parameters: Argon2Parameters, concurrency: number, durationSeconds: number, repetition: number
+): Promise<Argon2Run> {
   const hasher = createPasswordHasher(parameters)
   const hash = await hasher.hash(BENCH_PASSWORD)
   const started = performance.now()

@@ -131,7 +131,11 @@ export interface HttpRun extends ResourceUse {
 export async function measure (
   server: ServerHandle, requests: autocannon.Request[],
   { scenario, target, connections, repetition, durationSeconds, database }: {
-    scenario: string; target: Target; connections: number; repetition: number; durationSeconds: number
+    scenario: string
+    target: Target
+    connections: number
+    repetition: number
+    durationSeconds: number
     /** Its PostgreSQL backends' CPU is counted too. */
     database: string
   }
@@ -157,13 +161,21 @@ export async function measure (
     durationSeconds: result.duration,
     requests: result.requests.total,
     requestsPerSecond: round(result['2xx'] / result.duration),
-    latencyMs: { average: round(result.latency.average, 2), p50: result.latency.p50, p90: result.latency.p90, p99: result.latency.p99, max: result.latency.max },
+    latencyMs: {
+      average: round(result.latency.average, 2),
+      p50: result.latency.p50,
+      p90: result.latency.p90,
+      p99: result.latency.p99,
+      max: result.latency.max
+    },
     errors: result.errors,
     timeouts: result.timeouts,
     non2xx: result.non2xx,
     statusCodes,
     serverWarnings: server.warnings() - warningsBefore,
-    cpuMicrosPerRequest: used.cpuSeconds === null || result.requests.total === 0 ? null : round(used.cpuSeconds / result.requests.total * 1e6),
+    cpuMicrosPerRequest: used.cpuSeconds === null || result.requests.total === 0
+      ? null
+      : round(used.cpuSeconds / result.requests.total * 1e6),
     databaseCpuMicrosPerRequest: result.requests.total === 0 ? null : round(databaseSeconds / result.requests.total * 1e6),
     ...used
   }

@@ -31,7 +31,10 @@ const seen = { completed: 0, lastCompletedAt: null as bigint | null }
 async function taskforgeInstance (settings: JobWorkerSettings): Promise<Instance> {
   const log = pino({ level: 'warn' })
   const metrics = createMetrics()
-  const sql = instrumentSql(createSql(settings.databaseUrl, { poolMax: settings.poolMax, statementTimeoutMs: 10_000, log }), createQueryObserver({ tracer: undefined, metrics, log }))
+  const sql = instrumentSql(
+    createSql(settings.databaseUrl, { poolMax: settings.poolMax, statementTimeoutMs: 10_000, log }),
+    createQueryObserver({ tracer: undefined, metrics, log })
+  )
   await sql`select 1`
   const worker = new JobWorker({
     sql,
@@ -61,7 +64,11 @@ async function pgBossInstance (settings: JobWorkerSettings): Promise<Instance> {
   await boss.start()
   return {
     start: async () => {
-      await boss.work(BENCH_JOB_TYPE, { batchSize: settings.batchSize, pollingIntervalSeconds: settings.pollingIntervalSeconds }, () => Promise.resolve())
+      await boss.work(
+        BENCH_JOB_TYPE,
+        { batchSize: settings.batchSize, pollingIntervalSeconds: settings.pollingIntervalSeconds },
+        () => Promise.resolve()
+      )
     },
     stop: () => boss.stop({ graceful: true, wait: true, timeout: 10_000 })
   }

@@ -258,7 +258,8 @@ function graphileWorkerQueue (sql: Sql, addJob: (identifier: string, payload: un
 }
 
 async function measureOnce (
-  queue: QueueUnderTest, sql: Sql, database: string, options: JobsBenchOptions, configuration: QueueConfiguration, settings: JobWorkerSettings, instances: number, repetition: number
+  queue: QueueUnderTest, sql: Sql, database: string, options: JobsBenchOptions, configuration: QueueConfiguration,
+  settings: JobWorkerSettings, instances: number, repetition: number
 ): Promise<JobsRun> {
   await queue.reset()
   const workers = await startWorkers(instances, settings)
@@ -315,7 +316,10 @@ async function measureOnce (
       workerCpuMicrosPerJob: resources.some((use) => use.cpuSeconds === null) || progress.done === 0
         ? null
         : round(resources.reduce((sum, use) => sum + (use.cpuSeconds ?? 0), 0) / progress.done * 1e6),
-      databaseCpuMicrosPerJob: { enqueue: round(enqueueDatabaseSeconds / options.jobs * 1e6), drain: round(drainDatabaseSeconds / Math.max(progress.done, 1) * 1e6) }
+      databaseCpuMicrosPerJob: {
+        enqueue: round(enqueueDatabaseSeconds / options.jobs * 1e6),
+        drain: round(drainDatabaseSeconds / Math.max(progress.done, 1) * 1e6)
+      }
     }
   } finally {
     // Already stopped unless the drain failed.
@@ -362,14 +366,19 @@ function summarize (runs: JobsRun[], options: JobsBenchOptions): JobsSummaryRow[
   return rows
 }
 
-export async function runJobsBench (options: JobsBenchOptions, pgBossVersion: string, graphile: GraphileWorkerLine = graphileWorkerLine()): Promise<JobsResults> {
+export async function runJobsBench (
+  options: JobsBenchOptions, pgBossVersion: string, graphile: GraphileWorkerLine = graphileWorkerLine()
+): Promise<JobsResults> {
   const batchedWithout = options.configurations.find((configuration) => configuration.batched === true && !graphile.batching)
   if (batchedWithout !== undefined) throw new Error(`${batchedWithout.id} needs graphile-worker 0.17 or later; this runtime runs ${graphile.version}`)
   const database = await createDatabase(options.adminUrl, `${options.databasePrefix}_jobs`)
   const log = pino({ level: 'warn' })
   const sql = createSql(database.url, { poolMax: 2, statementTimeoutMs: 60_000, log })
   // The enqueuing side as the app has it: an instrumented pool of DB_POOL_MAX connections.
-  const poolSql = instrumentSql(createSql(database.url, { poolMax: options.poolMax, statementTimeoutMs: 10_000, log }), createQueryObserver({ tracer: undefined, metrics: createMetrics(), log }))
+  const poolSql = instrumentSql(
+    createSql(database.url, { poolMax: options.poolMax, statementTimeoutMs: 10_000, log }),
+    createQueryObserver({ tracer: undefined, metrics: createMetrics(), log })
+  )
   const boss = new PgBoss({ connectionString: database.url, max: options.poolMax, supervise: false, schedule: false })
   boss.on('error', (error: Error) => { say(`pg-boss: ${error.message}`) })
   // graphile-worker's enqueuing side: its WorkerUtils (addJob) on a pool of as many connections.
@@ -401,7 +410,9 @@ export async function runJobsBench (options: JobsBenchOptions, pgBossVersion: st
             pollingIntervalSeconds: options.pgBossPollingIntervalSeconds,
             graphileBatched: configuration.batched === true
           }
-          const result = await measureOnce(queues[configuration.system], sql, database.name, options, configuration, settings, instances, repetition)
+          const result = await measureOnce(
+            queues[configuration.system], sql, database.name, options, configuration, settings, instances, repetition
+          )
           say(`jobs ${configuration.id} ×${instances} #${repetition}: enqueue ${result.enqueuePerSecond}/s, processed ${result.processedPerSecond}/s${result.unfinished > 0 ? `, ${result.unfinished} UNFINISHED` : ''}`)
           runs.push(result)
         }

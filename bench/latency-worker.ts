@@ -29,7 +29,10 @@ function send (message: LatencyWorkerMessage, sent?: () => void): void {
 const settings = JSON.parse(process.env.BENCH_LATENCY_WORKER ?? '{}') as LatencyWorkerSettings
 const log = pino({ level: 'warn' })
 const metrics = createMetrics()
-const sql = instrumentSql(createSql(settings.databaseUrl, { poolMax: settings.poolMax, statementTimeoutMs: 10_000, log }), createQueryObserver({ tracer: undefined, metrics, log }))
+const sql = instrumentSql(
+  createSql(settings.databaseUrl, { poolMax: settings.poolMax, statementTimeoutMs: 10_000, log }),
+  createQueryObserver({ tracer: undefined, metrics, log })
+)
 const catalog = { ...jobCatalog, [CHAIN_JOB_TYPE]: { payload: Type.Object({ chain: Type.Integer() }, { additionalProperties: false }) } }
 const queue = createJobQueue(catalog, { sql, maxAttempts: appJobSettings.maxAttempts })
 

@@ -124,7 +124,9 @@ class Mailbox {
   }
 }
 
-async function measureMode (options: LatencyOptions, mode: LatencyMode, databaseUrl: string, register: (email: string) => Promise<string>): Promise<LatencySummaryRow> {
+async function measureMode (
+  options: LatencyOptions, mode: LatencyMode, databaseUrl: string, register: (email: string) => Promise<string>
+): Promise<LatencySummaryRow> {
   const settings: LatencyWorkerSettings = { databaseUrl, poolMax: options.poolMax, mode, chains: options.chains }
   const child = track(fork(WORKER_SCRIPT, [], {
     cwd: PROJECT_ROOT,
@@ -177,8 +179,12 @@ export async function runLatencyBench (options: LatencyOptions): Promise<Latency
   const log = pino({ level: 'warn' })
   const sql = createSql(database.url, { poolMax: 2, statementTimeoutMs: 60_000, log })
   // The registering side as the app has it: an instrumented pool, the app's users service and queue.
-  const poolSql = instrumentSql(createSql(database.url, { poolMax: options.poolMax, statementTimeoutMs: 10_000, log }), createQueryObserver({ tracer: undefined, metrics: createMetrics(), log }))
-  // Cheap password hashes: hashing happens before the transaction, outside what is measured, and 2,000 of them at the app's cost would take minutes.
+  const poolSql = instrumentSql(
+    createSql(database.url, { poolMax: options.poolMax, statementTimeoutMs: 10_000, log }),
+    createQueryObserver({ tracer: undefined, metrics: createMetrics(), log })
+  )
+  // Cheap password hashes: hashing happens before the transaction, outside what is measured,
+  // and 2,000 of them at the app's cost would take minutes.
   const config = loadConfig({ NODE_ENV: 'development', JWT_SECRET: randomBytes(36).toString('base64url'), ARGON2_MEMORY_KIB: '1024', ARGON2_TIME_COST: '1' })
   const jobs = createJobQueue(jobCatalog, { sql: poolSql, maxAttempts: config.jobs.maxAttempts })
   const users = createUsersService({

@@ -52,7 +52,11 @@ export interface BenchSummary {
   seed: Record<string, number>
   conditions: Record<string, { min: number; median: number; max: number } | null>
   http: { summary: HttpSummaryRow[]; runs: unknown[] }
-  argon2: { parameters: Record<string, number>; summary: { concurrency: number; verifiesPerSecond: number; cpuMicrosPerVerify: number }[]; runs: unknown[] }
+  argon2: {
+    parameters: Record<string, number>
+    summary: { concurrency: number; verifiesPerSecond: number; cpuMicrosPerVerify: number }[]
+    runs: unknown[]
+  }
   jobs: JobsResults | null
   /** Absent from results files written before the latency part existed. */
   latency?: LatencyResults | null

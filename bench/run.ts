@@ -132,7 +132,8 @@ const workDir = join(PROJECT_ROOT, '.tmp', `bench-${process.pid}`)
 // The app's own defaults (ARGON2_*), read the way the app reads them.
 const argon2Parameters = loadConfig({ NODE_ENV: 'production', JWT_SECRET: randomBytes(36).toString('base64url') }).auth.argon2
 
-// Jobs each worker instance has in hand (JOBS_CONCURRENCY; pg-boss's batchSize; graphile-worker's concurrency): a throughput setting, as a no-op job takes no time.
+// Jobs each worker instance has in hand (JOBS_CONCURRENCY; pg-boss's batchSize; graphile-worker's concurrency):
+// a throughput setting, as a no-op job takes no time.
 const jobsInFlight = Number(args['jobs-in-flight'] ?? (quick ? 100 : 200))
 // graphile-worker 0.18 on Node 22.18 and later, 0.16 before (0.16 has no batching).
 const graphile = graphileWorkerLine()
@@ -207,7 +208,8 @@ function summarizeHttp (runs: HttpRun[], argon2: BenchSummary['argon2']['summary
   for (const scenario of SCENARIOS) {
     for (const connections of settings.connections) {
       const medians = (target: Target) => {
-        const selected = runs.filter((entry) => entry.scenario === scenario.id && entry.connections === connections && entry.target === target)
+        const selected = runs.filter((entry) =>
+          entry.scenario === scenario.id && entry.connections === connections && entry.target === target)
         if (selected.length === 0) return undefined
         const peaks = selected.map((entry) => entry.peakRssMiB).filter((value) => value !== null)
         const cpu = selected.map((entry) => entry.cpuPercent).filter((value) => value !== null)
@@ -275,7 +277,13 @@ function checkTargets (http: HttpSummaryRow[], jobs: JobsResults | null, latency
   return checks
 }
 
-interface HttpPart { runs: HttpRun[]; argon2Runs: Argon2Run[]; seed: Record<string, number>; postgresVersion: string; appEnvironment: Record<string, string> }
+interface HttpPart {
+  runs: HttpRun[]
+  argon2Runs: Argon2Run[]
+  seed: Record<string, number>
+  postgresVersion: string
+  appEnvironment: Record<string, string>
+}
 
 async function runHttp (): Promise<HttpPart> {
   const buildDir = join(workDir, 'dist')
@@ -344,7 +352,14 @@ async function runHttp (): Promise<HttpPart> {
       for (const scenario of selected) {
         if (scenario.id === 'tasks-list-filtered' && context.filteredCursor.cursor === '') continue
         for (const { target, server } of [{ target: 'taskforge' as const, server: app }, ...(scenario.baseline ? [{ target: 'baseline' as const, server: baseline }] : [])]) {
-          await measure(server, scenario.requests(context, target), { scenario: scenario.id, target, connections: settings.connections[0] ?? 10, repetition: 0, durationSeconds: 2 * settings.warmupSeconds, database: database.name })
+          await measure(server, scenario.requests(context, target), {
+            scenario: scenario.id,
+            target,
+            connections: settings.connections[0] ?? 10,
+            repetition: 0,
+            durationSeconds: 2 * settings.warmupSeconds,
+            database: database.name
+          })
         }
       }
     }
@@ -356,7 +371,11 @@ async function runHttp (): Promise<HttpPart> {
         const targets: { target: Target; server: ServerHandle }[] = [{ target: 'taskforge', server: app }]
         if (scenario.baseline) targets.push({ target: 'baseline', server: baseline })
         for (const { target, server } of targets) {
-          if (settings.warmupSeconds > 0) await measure(server, scenario.requests(context, target), { scenario: scenario.id, target, connections, repetition: 0, durationSeconds: settings.warmupSeconds, database: database.name })
+          if (settings.warmupSeconds > 0) {
+            await measure(server, scenario.requests(context, target), {
+              scenario: scenario.id, target, connections, repetition: 0, durationSeconds: settings.warmupSeconds, database: database.name
+            })
+          }
         }
         for (let repetition = 1; repetition <= settings.repetitions; repetition += 1) {
           // Login's ceiling, measured right beside it: the same argon2 verification, as many in flight, in this process.
@@ -371,7 +390,9 @@ async function runHttp (): Promise<HttpPart> {
           if (repetition % 2 === 0) await measureArgon2()
           for (const { target, server } of ordered) {
             await sleep(quick ? 50 : 500)
-            const result = await measure(server, scenario.requests(context, target), { scenario: scenario.id, target, connections, repetition, durationSeconds: settings.durationSeconds, database: database.name })
+            const result = await measure(server, scenario.requests(context, target), {
+              scenario: scenario.id, target, connections, repetition, durationSeconds: settings.durationSeconds, database: database.name
+            })
             runs.push(result)
             const failures = result.errors + result.timeouts + result.non2xx
             say(`${scenario.id} @${connections} ${target} #${repetition}: ${result.requestsPerSecond} req/s, p50 ${result.latencyMs.p50} ms, p99 ${result.latencyMs.p99} ms, ${result.cpuMicrosPerRequest ?? '?'} µs CPU/req${failures > 0 ? `, ${failures} FAILED ${JSON.stringify(result.statusCodes)}` : ''}`)
@@ -444,7 +465,9 @@ const argon2Summary = settings.connections.flatMap((concurrency) => {
       }]
 })
 const httpSummary = summarizeHttp(http?.runs ?? [], argon2Summary)
-const spread = (values: number[]) => values.length === 0 ? null : { min: Math.min(...values), median: round(median(values), 2), max: Math.max(...values) }
+const spread = (values: number[]) => values.length === 0
+  ? null
+  : { min: Math.min(...values), median: round(median(values), 2), max: Math.max(...values) }
 const cpus = os.cpus()
 const summary: BenchSummary = {
   kind: quick ? 'quick' : 'full',
@@ -474,7 +497,11 @@ const summary: BenchSummary = {
     machineBusyPercent: spread((http?.runs ?? []).flatMap((entry) => entry.machineBusyPercent ?? []))
   },
   http: { summary: httpSummary, runs: http?.runs ?? [] },
-  argon2: { parameters: { memoryKiB: argon2Parameters.memoryCost, timeCost: argon2Parameters.timeCost, parallelism: argon2Parameters.parallelism }, summary: argon2Summary, runs: http?.argon2Runs ?? [] },
+  argon2: {
+    parameters: { memoryKiB: argon2Parameters.memoryCost, timeCost: argon2Parameters.timeCost, parallelism: argon2Parameters.parallelism },
+    summary: argon2Summary,
+    runs: http?.argon2Runs ?? []
+  },
   jobs,
   latency,
   targets: checkTargets(httpSummary, jobs, latency),

@@ -27,7 +27,9 @@ function processMetrics (): Registry {
  * A `_total` counter read off a histogram's `_count` at scrape time: the same
  * figure under its conventional name, without a second update per event.
  */
-function countOf<T extends string> (histogram: Histogram<T>, histogramName: string, counter: { name: string; help: string; labelNames: readonly T[]; registers: Registry[] }): Counter<T> {
+function countOf<T extends string> (
+  histogram: Histogram<T>, histogramName: string, counter: { name: string; help: string; labelNames: readonly T[]; registers: Registry[] }
+): Counter<T> {
   const countName = `${histogramName}_count`
   return new Counter({
     ...counter,
@@ -84,6 +86,7 @@ export function createMetrics () {
     labelNames: jobLabels,
     registers
   })
+  // eslint-disable-next-line no-new -- prom-client's constructor registers it in `registers`, where each scrape reads it
   new Gauge({
     name: 'taskforge_jobs',
     help: 'Jobs in the queue by state (queued: waiting or scheduled for a retry; running; dead: kept for inspection), read from the database at each scrape',

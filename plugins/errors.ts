@@ -78,7 +78,8 @@ function describeError (error: unknown): ProblemInit | undefined {
   if (isFastifyClientError(error)) {
     if (error.validation !== undefined) return validationProblem(error)
     const status = error.statusCode ?? 400
-    const known = FASTIFY_PROBLEMS[error.code] ?? (error instanceof SyntaxError ? FASTIFY_PROBLEMS.FST_ERR_CTP_INVALID_JSON_BODY : undefined)
+    const known = FASTIFY_PROBLEMS[error.code] ??
+      (error instanceof SyntaxError ? FASTIFY_PROBLEMS.FST_ERR_CTP_INVALID_JSON_BODY : undefined)
     return { status, ...known, detail: error.message }
   }
   return undefined

@@ -54,7 +54,10 @@ function reportTelemetryProblems (log: FastifyBaseLogger): void {
     log.warn({ details: details.map((detail) => detail instanceof Error ? detail.message : String(detail)) }, `opentelemetry: ${message}`)
   }
   const ignore = () => undefined
-  diag.setLogger({ error: warn, warn, info: ignore, debug: ignore, verbose: ignore }, { logLevel: DiagLogLevel.WARN, suppressOverrideMessage: true })
+  diag.setLogger(
+    { error: warn, warn, info: ignore, debug: ignore, verbose: ignore },
+    { logLevel: DiagLogLevel.WARN, suppressOverrideMessage: true }
+  )
 }
 
 /**
@@ -107,7 +110,11 @@ export default fp<ObservabilityPluginOptions>(async (app, options) => {
     // One span per request. None per hook (it would triple the spans and say
     // little) nor for the handler: the hooks below carry the request's
     // context into the handler, so service spans are the request span's children.
-    const instrumentation = new FastifyOtelInstrumentation({ instrumentHooks: false, instrumentHandler: false, requestHook: describeRequestSpan })
+    const instrumentation = new FastifyOtelInstrumentation({
+      instrumentHooks: false,
+      instrumentHandler: false,
+      requestHook: describeRequestSpan
+    })
     instrumentation.setTracerProvider(tracing.provider)
     await app.register(instrumentation.plugin())
     // @fastify/otel marks the request span failed for any error thrown, a 404

@@ -13,7 +13,10 @@ declare module 'fastify' {
     rateLimits: {
       /** onRequest hook of the credential routes: AUTH_RATE_LIMIT_MAX requests a minute per client address, one budget for all of them. */
       credentials: RateLimitHook
-      /** The login route's failure budgets: `check` (preHandler) before the password is tried, `settle` (onSend) once the answer is known. */
+      /**
+       * The login route's failure budgets: `check` (preHandler) before the password is tried,
+       * `settle` (onSend) once the answer is known.
+       */
       loginFailures: { check: RateLimitHook; settle: (request: FastifyRequest, reply: FastifyReply, payload: unknown) => Promise<unknown> }
     }
   }
@@ -125,7 +128,9 @@ function setLimitHeaders (reply: FastifyReply, limit: number, remaining: number,
   })
 }
 
-function refuse (request: FastifyRequest, reply: FastifyReply, limiter: LimiterName, limit: number, retryAfterSeconds: number, detail: string): never {
+function refuse (
+  request: FastifyRequest, reply: FastifyReply, limiter: LimiterName, limit: number, retryAfterSeconds: number, detail: string
+): never {
   setLimitHeaders(reply, limit, 0, retryAfterSeconds)
   reply.header('Retry-After', retryAfterSeconds)
   request.log.warn({ rateLimit: limiter }, 'rate limit hit')
@@ -232,7 +237,12 @@ export default fp(async (app) => {
   let redis: { client: Redis; health: RedisHealth } | undefined
   if (app.config.redisUrl !== undefined) {
     // No offline queue, a short command time-out: a request never waits on a Redis that is away, it is counted in memory instead.
-    const client = new Redis(app.config.redisUrl, { connectTimeout: 2000, commandTimeout: 1000, maxRetriesPerRequest: 1, enableOfflineQueue: false })
+    const client = new Redis(app.config.redisUrl, {
+      connectTimeout: 2000,
+      commandTimeout: 1000,
+      maxRetriesPerRequest: 1,
+      enableOfflineQueue: false
+    })
     client.on('error', (error: Error) => { app.log.warn({ err: error }, 'redis for rate limits is unreachable') })
     app.addHook('onClose', (_instance, done) => {
       client.disconnect()
@@ -249,7 +259,8 @@ export default fp(async (app) => {
   const counterFor = (name: LimiterName, limit: number, windowSeconds: number) => createCounter(name, limit, windowSeconds, redis)
 
   const byIp = (request: FastifyRequest) => `ip:${request.ip}`
-  // Before the route's own authentication runs: a valid access token names the user; no token or a bad one (refused later, by the route) counts against the IP.
+  // Before the route's own authentication runs: a valid access token names the user;
+  // no token or a bad one (refused later, by the route) counts against the IP.
   const byUserOrIp = (request: FastifyRequest) => {
     const userId = app.bearerUserId(request)
     return userId === undefined ? byIp(request) : `user:${userId}`

@@ -26,7 +26,8 @@ export function securityHeaders (options: HelmetOptions): Record<string, string>
 }
 
 const API_HELMET_OPTIONS: HelmetOptions = {
-  // JSON loads nothing and belongs in no frame. The one HTML page, Swagger UI, replaces this with its own hashed CSP (staticCSP in plugins/docs.ts).
+  // JSON loads nothing and belongs in no frame. The one HTML page, Swagger UI, replaces this
+  // with its own hashed CSP (staticCSP in plugins/docs.ts).
   contentSecurityPolicy: { useDefaults: false, directives: { defaultSrc: ["'none'"], frameAncestors: ["'none'"] } },
   crossOriginResourcePolicy: { policy: 'same-site' },
   // Matches frame-ancestors 'none' for browsers that know only this header.

@@ -19,7 +19,10 @@ export interface TasksPluginOptions {
   clock?: Clock
 }
 
-/** Per-user tasks: decorates app.tasks, the task service on its repositories; its paging cursors are signed with a key derived from JWT_SECRET. */
+/**
+ * Per-user tasks: decorates app.tasks, the task service on its repositories;
+ * its paging cursors are signed with a key derived from JWT_SECRET.
+ */
 export default fp<TasksPluginOptions>(async (app, { clock = systemClock }) => {
   const { tracer, log } = app.observability
   app.decorate('tasks', tracedService(tracer, 'tasks', createTasksService({

@@ -159,6 +159,7 @@ async function run (runNumber: number, restart: string): Promise<void> {
     const sinceRestart = (at: number) => restartStarted === 0 ? 'before the restart' : `${at - restartStarted} ms after the restart began`
     let answeredDuringRestart = 0
     const client = async (index: number) => {
+      // eslint-disable-next-line no-unmodified-loop-condition -- the run's main flow clears `running` while these clients await
       for (let n = 0; running; n++) {
         const started = Date.now()
         const request = n % 2 === 0 ? 'POST /tasks' : 'GET /tasks'

@@ -29,7 +29,9 @@ function removeLibraryExitHooks (): void {
   for (const event of exitHook.hookedEvents()) exitHook.unhookEvent(event)
 }
 
-export function newServer (paths: Paths, port: number, credentials: Credentials, asRoot: boolean, onLog: (message: string) => void, log: FastifyBaseLogger): EmbeddedPostgresServer {
+export function newServer (
+  paths: Paths, port: number, credentials: Credentials, asRoot: boolean, onLog: (message: string) => void, log: FastifyBaseLogger
+): EmbeddedPostgresServer {
   return new EmbeddedPostgresServer({
     databaseDir: paths.pgDir,
     port,
@@ -68,7 +70,9 @@ export async function initialiseCluster (server: EmbeddedPostgresServer, paths: 
   }
 }
 
-export async function startServer (server: EmbeddedPostgresServer, paths: Paths, port: number, pinnedPort: boolean, logTail: () => string): Promise<void> {
+export async function startServer (
+  server: EmbeddedPostgresServer, paths: Paths, port: number, pinnedPort: boolean, logTail: () => string
+): Promise<void> {
   try {
     await server.start()
   } catch (error) {

@@ -61,7 +61,8 @@ async function parseCredentials (paths: Paths, text: string): Promise<ClusterCre
   const superuser = { user: parsed.user, password: parsed.password }
   await chmod(paths.credentialsFile, 0o600) // it holds passwords, whatever mode a copy gave it
   if (isCredentials(app)) return { superuser, app: { user: app.user, password: app.password } }
-  // Written by a version that connected as the superuser: add the app role's password, atomically (a crash leaves the old file or the new one).
+  // Written by a version that connected as the superuser: add the app role's password,
+  // atomically (a crash leaves the old file or the new one).
   const added: Credentials = { user: APP_ROLE, password: newPassword() }
   const temporary = `${paths.credentialsFile}.new`
   await writeFile(temporary, serialise(superuser, added), { mode: 0o600 })

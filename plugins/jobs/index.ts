@@ -47,7 +47,11 @@ export const DONE_RETENTION_MS = 7 * 24 * 3_600_000
 export default fp<JobsPluginOptions>(async (app, { clock = systemClock }) => {
   const settings = app.config.jobs
   const { metrics, tracer, log } = app.observability
-  const queue = createJobQueue(jobCatalog, { sql: app.sql, maxAttempts: settings.maxAttempts, onEnqueued: (type) => { metrics.jobEnqueued(type) } })
+  const queue = createJobQueue(jobCatalog, {
+    sql: app.sql,
+    maxAttempts: settings.maxAttempts,
+    onEnqueued: (type) => { metrics.jobEnqueued(type) }
+  })
   const repository = createJobsRepository(app.sql)
   metrics.watchQueue(async () => {
     try {

@@ -235,7 +235,9 @@ export class JobWorker<C extends JobCatalog> {
     for (const entry of batch) entry.recorded(ok)
   }
 
-  private async recordFailure (job: Job, error: unknown, log: FastifyBaseLogger, durationMs: number, span: Span | undefined): Promise<void> {
+  private async recordFailure (
+    job: Job, error: unknown, log: FastifyBaseLogger, durationMs: number, span: Span | undefined
+  ): Promise<void> {
     const message = error instanceof Error ? error.message : String(error)
     const lastAttempt = job.attempts >= job.maxAttempts
     const retryInMs = lastAttempt ? null : retryDelayMs(job.attempts, this.options.backoff)

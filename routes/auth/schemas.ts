@@ -14,7 +14,10 @@ export const AuthResultSchema = Type.Object({
 const RefreshToken = Type.String({ minLength: 1, maxLength: 512 })
 
 // Login takes any password string (a new one is Text, services/auth/schemas.ts): it is only ever hashed.
-export const LoginBody = Type.Object({ email: Text({ minLength: 1, maxLength: 254 }), password: Type.String({ minLength: 1, maxLength: 128 }) }, { additionalProperties: false })
+export const LoginBody = Type.Object({
+  email: Text({ minLength: 1, maxLength: 254 }),
+  password: Type.String({ minLength: 1, maxLength: 128 })
+}, { additionalProperties: false })
 export const RefreshBody = Type.Object({ refreshToken: RefreshToken }, { additionalProperties: false })
 
 export const problems = {

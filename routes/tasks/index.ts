@@ -64,7 +64,9 @@ const taskRoutes: FastifyPluginAsyncTypebox = async (app) => {
     preValidation: trimBodyStrings(['title'])
   }, async (request, reply) => {
     const key = request.headers['idempotency-key']
-    const { task, replayed } = await tasks.create(request.user.id, request.body, key === undefined ? undefined : { key, body: request.body })
+    const { task, replayed } = await tasks.create(
+      request.user.id, request.body, key === undefined ? undefined : { key, body: request.body }
+    )
     if (replayed) reply.header('Idempotent-Replayed', 'true')
     return sendTask(reply.header('Location', `/tasks/${task.id}`), task, 201)
   })

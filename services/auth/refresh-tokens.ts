@@ -89,7 +89,10 @@ export function createRefreshTokens ({ inTransaction, ttlSeconds, maxAgeSeconds,
       }
     },
 
-    /** Logout: revokes the family of a live token. Spent, expired (or past the session's end) or unknown tokens are refused like a refresh would. */
+    /**
+     * Logout: revokes the family of a live token. Spent, expired (or past the session's end)
+     * or unknown tokens are refused like a refresh would.
+     */
     async revoke (token: string): Promise<void> {
       const now = new Date(clock())
       const outcome = await inTransaction(async ({ refreshTokens: repository }) => {

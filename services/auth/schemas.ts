@@ -24,7 +24,11 @@ const Password = Text({ minLength: 8, maxLength: 128, description: '8 to 128 cha
 const Name = Text({ minLength: 1, maxLength: 100, description: '1 to 100 characters, not blank' })
 
 /** What a client sends to open an account. */
-export const RegistrationSchema = Type.Object({ email: Email, password: Password, name: Type.Optional(Name) }, { additionalProperties: false })
+export const RegistrationSchema = Type.Object({
+  email: Email,
+  password: Password,
+  name: Type.Optional(Name)
+}, { additionalProperties: false })
 
 /** A registration as the users service takes it: the client's email and password, and the user's name (null for none). */
 export type Registration = Pick<Static<typeof RegistrationSchema>, 'email' | 'password'> & Pick<User, 'name'>

@@ -18,7 +18,9 @@ export interface JobHandlerDependencies {
 }
 
 /** What each job of the app does. */
-export function createJobHandlers ({ mailer, refreshTokens, idempotencyKeys, clock, log }: JobHandlerDependencies): JobHandlers<AppJobCatalog> {
+export function createJobHandlers (
+  { mailer, refreshTokens, idempotencyKeys, clock, log }: JobHandlerDependencies
+): JobHandlers<AppJobCatalog> {
   return {
     'welcome-email': async (payload) => {
       await mailer.send(welcomeEmail(payload))

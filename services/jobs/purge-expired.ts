@@ -38,7 +38,9 @@ export interface PurgeCounts {
  */
 export async function purgeExpired ({ refreshTokens, idempotencyKeys, now, signal, log }: PurgeExpiredOptions): Promise<PurgeCounts> {
   const counts = {
-    refreshTokenFamilies: await inBatches(signal, (limit) => refreshTokens.purgeDeadFamilies(new Date(now.getTime() - DEAD_FAMILY_GRACE_MS), limit)),
+    refreshTokenFamilies: await inBatches(
+      signal, (limit) => refreshTokens.purgeDeadFamilies(new Date(now.getTime() - DEAD_FAMILY_GRACE_MS), limit)
+    ),
     idempotencyKeys: await inBatches(signal, (limit) => idempotencyKeys.purgeAllExpired(now, limit))
   }
   const level = counts.refreshTokenFamilies + counts.idempotencyKeys > 0 ? 'info' : 'debug'

@@ -95,7 +95,9 @@ export function hashRequestBody (body: unknown): Buffer {
 
 /** The task rules; every method acts for one user and sees only that user's tasks. */
 export function createTasksService ({ tasks, inTransaction, cursors, clock, log }: TasksServiceOptions) {
-  async function createOnce (userId: string, fields: TaskFields, idempotency: IdempotentCreate): Promise<{ task: Task; replayed: boolean }> {
+  async function createOnce (
+    userId: string, fields: TaskFields, idempotency: IdempotentCreate
+  ): Promise<{ task: Task; replayed: boolean }> {
     const requestHash = hashRequestBody(idempotency.body)
     const now = new Date(clock())
     return inTransaction(async ({ tasks, idempotencyKeys: keys }) => {

@@ -53,7 +53,9 @@ export interface TestAppOptions extends Pick<BuildAppOptions, 'clock' | 'traceEx
 }
 
 /** The whole app on a fresh migrated database of its own, closed and dropped when the test ends. */
-export async function buildTestApp (t: Test, environment: NodeJS.ProcessEnv = {}, { database: given, ...options }: TestAppOptions = {}): Promise<TestApp> {
+export async function buildTestApp (
+  t: Test, environment: NodeJS.ProcessEnv = {}, { database: given, ...options }: TestAppOptions = {}
+): Promise<TestApp> {
   const database = given ?? await createTestDatabase(t, { dropOnTeardown: false })
   const config = testConfig(database.url, environment)
   const { stream, logs } = captureLogs()

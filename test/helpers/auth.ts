@@ -11,7 +11,9 @@ export interface AuthResult {
 let counter = 0
 
 /** Registers a fresh user through HTTP and returns the AuthResult. */
-export async function registerUser (app: FastifyInstance, overrides: { email?: string; password?: string; name?: string } = {}): Promise<AuthResult & { password: string }> {
+export async function registerUser (
+  app: FastifyInstance, overrides: { email?: string; password?: string; name?: string } = {}
+): Promise<AuthResult & { password: string }> {
   counter += 1
   const password = overrides.password ?? 'correct horse battery staple'
   const response = await app.inject({

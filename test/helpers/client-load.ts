@@ -8,7 +8,10 @@ export interface Outcome {
   sentAt: number
   /** The answer's status, or the error that came instead. */
   status?: number
-  /** Answers: the Connection header; errors: the problem type (or the start of a body that is no problem, e.g. a proxy's page) and Retry-After. */
+  /**
+   * Answers: the Connection header; errors: the problem type (or the start of a body
+   * that is no problem, e.g. a proxy's page) and Retry-After.
+   */
   connection?: string | null
   problemType?: unknown
   retryAfter?: string | null

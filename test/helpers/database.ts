@@ -20,7 +20,9 @@ interface TestDatabaseOptions {
  * A database of this test's own, dropped when the test ends: a copy of the
  * migrated template, which is far faster than migrating each time.
  */
-export async function createTestDatabase (t: Test, { migrated = true, dropOnTeardown = true }: TestDatabaseOptions = {}): Promise<TestDatabase> {
+export async function createTestDatabase (
+  t: Test, { migrated = true, dropOnTeardown = true }: TestDatabaseOptions = {}
+): Promise<TestDatabase> {
   const state = readTestServerState()
   const name = `${state.prefix}${randomBytes(6).toString('hex')}`
   const admin = postgres(state.adminUrl, { max: 1, onnotice: () => undefined })

@@ -95,13 +95,19 @@ export function validish (schema: JsonSchema): fc.Arbitrary<unknown> {
       const text = fc.string({ minLength: schema.minLength ?? 0, maxLength: Math.min(schema.maxLength ?? 40, 60) })
       // Now and then one character the database cannot store, in a string otherwise valid, so that it gets past
       // every other check: a 500 from PostgreSQL shows up as a failure rather than hiding behind a 400.
-      return fc.oneof({ weight: 9, arbitrary: text }, { weight: 1, arbitrary: fc.tuple(text, unstorableCharacter, fc.nat()).map(([valid, bad, at]) => withCharacter(valid, bad, at)) })
+      return fc.oneof(
+        { weight: 9, arbitrary: text },
+        { weight: 1, arbitrary: fc.tuple(text, unstorableCharacter, fc.nat()).map(([valid, bad, at]) => withCharacter(valid, bad, at)) }
+      )
     }
     default: return anyJson
   }
 }
 
-/** The (ASCII: fc.string's default) text with one character replaced by `character`, or just that character if empty: its length stays within bounds. */
+/**
+ * The (ASCII: fc.string's default) text with one character replaced by `character`,
+ * or just that character if empty: its length stays within bounds.
+ */
 function withCharacter (text: string, character: string, at: number): string {
   if (text.length === 0) return character
   const index = at % text.length

@@ -34,7 +34,9 @@ export interface Haproxy {
  * checking `GET checkPath` every `checkIntervalMs` with its default thresholds
  * (down after 3 failed checks, up after 2 good ones); stopped when the test ends.
  */
-export async function startHaproxy (t: Test, { servers, checkPath, checkIntervalMs }: { servers: Record<string, number>; checkPath: string; checkIntervalMs: number }): Promise<Haproxy> {
+export async function startHaproxy (
+  t: Test, { servers, checkPath, checkIntervalMs }: { servers: Record<string, number>; checkPath: string; checkIntervalMs: number }
+): Promise<Haproxy> {
   const [port, statsPort] = [await freePort(), await freePort()]
   const folder = await mkdtemp(join(tmpdir(), 'taskforge-haproxy-'))
   t.teardown(() => rm(folder, { recursive: true, force: true }))

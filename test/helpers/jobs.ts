@@ -15,7 +15,9 @@ export const testCatalog = {
 export type TestHandlers = JobHandlers<typeof testCatalog>
 
 /** A worker on the test catalog with fast timings, closed when the test ends. */
-export function createTestWorker (t: Test, sql: Sql, handlers: TestHandlers, overrides: Partial<WorkerOptions<typeof testCatalog>> = {}): JobWorker<typeof testCatalog> {
+export function createTestWorker (
+  t: Test, sql: Sql, handlers: TestHandlers, overrides: Partial<WorkerOptions<typeof testCatalog>> = {}
+): JobWorker<typeof testCatalog> {
   const worker = new JobWorker({
     sql,
     catalog: testCatalog,

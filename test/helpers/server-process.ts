@@ -23,7 +23,9 @@ export interface ServerProcess {
  * Runs server.ts as `npm start` would, in a child process, on a free port (unless PORT says which); resolves once it listens.
  * `preload`: modules to run in the process before the server (`--import`).
  */
-export async function startServerProcess (t: Test, environment: NodeJS.ProcessEnv, timeoutMs = 30_000, preload: string[] = []): Promise<ServerProcess> {
+export async function startServerProcess (
+  t: Test, environment: NodeJS.ProcessEnv, timeoutMs = 30_000, preload: string[] = []
+): Promise<ServerProcess> {
   const imports = ['tsx', ...preload].flatMap((module) => ['--import', module])
   const child = spawn(process.execPath, [...imports, join(PROJECT_ROOT, 'server.ts')], {
     cwd: PROJECT_ROOT,
@@ -75,7 +77,9 @@ export async function startServerProcess (t: Test, environment: NodeJS.ProcessEn
 }
 
 /** Runs server.ts expecting it to refuse to start (as another user, given `as`); resolves with its exit code and what it printed. */
-export async function runFailingServer (environment: NodeJS.ProcessEnv, as?: { uid: number; gid: number }): Promise<{ code: number | null; stderr: string; stdout: string }> {
+export async function runFailingServer (
+  environment: NodeJS.ProcessEnv, as?: { uid: number; gid: number }
+): Promise<{ code: number | null; stderr: string; stdout: string }> {
   const child = spawn(process.execPath, ['--import', 'tsx', join(PROJECT_ROOT, 'server.ts')], {
     cwd: PROJECT_ROOT,
     env: { PATH: process.env.PATH, NODE_ENV: 'test', HOST: '127.0.0.1', PORT: '0', ...environment },

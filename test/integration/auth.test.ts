@@ -158,8 +158,11 @@ t.test('GET /auth/me and what the access token must be', async (t) => {
   })
 
   /** A token like the app's in every way but the one a case changes (iat is the app's now, the life 60 s). */
-  const sign = (claims: Record<string, unknown>, { key = TEST_JWT_SECRET, algorithm = 'HS256', iss = 'taskforge', aud = 'taskforge-api', expiresIn = 60_000 }:
-    { key?: string; algorithm?: 'HS256' | 'HS384' | 'HS512'; iss?: string; aud?: string; expiresIn?: number } = {}) =>
+  const sign = (
+    claims: Record<string, unknown>,
+    { key = TEST_JWT_SECRET, algorithm = 'HS256', iss = 'taskforge', aud = 'taskforge-api', expiresIn = 60_000 }:
+    { key?: string; algorithm?: 'HS256' | 'HS384' | 'HS512'; iss?: string; aud?: string; expiresIn?: number } = {}
+  ) =>
     createSigner({ key, algorithm, iss, aud, expiresIn, clockTimestamp: now })(claims)
 
   await t.test('every way of getting it wrong is 401 with WWW-Authenticate: Bearer', async (t) => {

@@ -19,7 +19,9 @@ interface QuickResults {
   kind: string
   failures: string[]
   seed: { users: number; tasks: number; readerTasks: number }
-  http: { summary: Array<{ scenario: string; target: string; requestsPerSecond: number; errors: number; non2xx: number; ratio?: number | null }> }
+  http: {
+    summary: Array<{ scenario: string; target: string; requestsPerSecond: number; errors: number; non2xx: number; ratio?: number | null }>
+  }
   argon2: { summary: Array<{ verifiesPerSecond: number }> }
   jobs: { summary: Array<{ system: string; processedPerSecond: number; enqueuePerSecond: number }>; runs: Array<{ unfinished: number }> }
   latency: { summary: Array<{ mode: string; jobs: number; medianMs: number; p99Ms: number }> }

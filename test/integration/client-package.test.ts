@@ -84,6 +84,7 @@ t.test('npm pack gives a tarball that installs into an empty project, type-check
     '    for await (const task of client.tasks.all({ status: [\'todo\'] })) tasks.push(task)',
     '  } catch (error) {',
     '    if (!(error instanceof ApiProblem)) throw error',
+    // eslint-disable-next-line no-template-curly-in-string -- the consumer's source, whose own template literal this is
     '    document.title = `${error.status} ${error.requestId ?? \'\'}`',
     '  }',
     '  return tasks.map((task) => task.title)',

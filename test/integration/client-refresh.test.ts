@@ -61,7 +61,11 @@ t.test('a login resumed from its refresh token refreshes once before its first r
   const { refreshToken } = await first.signIn({ email, password: PASSWORD })
 
   const sessions: (SessionTokens | null)[] = []
-  const resumed = new TaskforgeClient({ baseUrl: server.baseUrl, session: { refreshToken }, onSession: (tokens) => { sessions.push(tokens) } })
+  const resumed = new TaskforgeClient({
+    baseUrl: server.baseUrl,
+    session: { refreshToken },
+    onSession: (tokens) => { sessions.push(tokens) }
+  })
   const refreshesBefore = await refreshes()
   const meRefusedBefore = await refusedWith('GET', '/auth/me')
   const answers = await Promise.all(Array.from({ length: 5 }, () => resumed.me()))

@@ -13,14 +13,18 @@ import { tasksClient } from '../helpers/tasks.js'
 const PROBLEM = 'application/problem+json; charset=utf-8'
 
 /** The app on a fresh database that it reaches through a TCP proxy the test can cut, restore or make hang up. */
-async function appBehindProxy (t: Test, environment: NodeJS.ProcessEnv = {}): Promise<{ app: FastifyInstance; proxy: TcpProxy; database: TestDatabase }> {
+async function appBehindProxy (
+  t: Test, environment: NodeJS.ProcessEnv = {}
+): Promise<{ app: FastifyInstance; proxy: TcpProxy; database: TestDatabase }> {
   const database = await createTestDatabase(t)
   const direct = new URL(database.url)
   const proxy = await startTcpProxy(t, { host: direct.hostname, port: Number(direct.port === '' ? 5432 : direct.port) })
   const viaProxy = new URL(database.url)
   viaProxy.hostname = '127.0.0.1'
   viaProxy.port = String(proxy.port)
-  const { app } = await buildTestApp(t, { DATABASE_URL: viaProxy.toString(), ...environment }, { database: { ...database, url: viaProxy.toString() } })
+  const { app } = await buildTestApp(
+    t, { DATABASE_URL: viaProxy.toString(), ...environment }, { database: { ...database, url: viaProxy.toString() } }
+  )
   return { app, proxy, database }
 }
 

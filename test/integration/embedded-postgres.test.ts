@@ -87,7 +87,15 @@ async function buildEmbeddedApp (t: Test, dataDir: string): Promise<{ app: Fasti
   return { app, logs }
 }
 
-interface RoleRow { name: string; rolsuper: boolean; rolcreatedb: boolean; rolcreaterole: boolean; rolreplication: boolean; rolbypassrls: boolean; databaseOwner: string }
+interface RoleRow {
+  name: string
+  rolsuper: boolean
+  rolcreatedb: boolean
+  rolcreaterole: boolean
+  rolreplication: boolean
+  rolbypassrls: boolean
+  databaseOwner: string
+}
 
 async function currentRole (sql: postgres.Sql): Promise<RoleRow | undefined> {
   const [row] = await sql<RoleRow[]>`

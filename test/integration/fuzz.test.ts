@@ -53,7 +53,13 @@ t.test(`every operation of the OpenAPI document, ${RUNS} generated requests`, as
   const queryFor = (operation: Operation) => {
     const query = operation.parameters.filter((parameter) => parameter.in === 'query')
     const entries = fc.array(fc.oneof(
-      { weight: 4, arbitrary: query.length === 0 ? fc.tuple(headerText, nastyString) : fc.constantFrom(...query).chain((parameter) => fc.tuple(fc.constant(parameter.name), fc.oneof(validish(parameter.schema), nastyString))) },
+      {
+        weight: 4,
+        arbitrary: query.length === 0
+          ? fc.tuple(headerText, nastyString)
+          : fc.constantFrom(...query).chain((parameter) =>
+            fc.tuple(fc.constant(parameter.name), fc.oneof(validish(parameter.schema), nastyString)))
+      },
       { weight: 1, arbitrary: fc.tuple(fc.constantFrom('__proto__', 'constructor', 'extra', 'limit', 'cursor'), nastyString) }
     ), { maxLength: 5 })
     return entries.map((pairs) => pairs.flatMap(([name, value]) =>
@@ -66,7 +72,10 @@ t.test(`every operation of the OpenAPI document, ${RUNS} generated requests`, as
     query: queryFor(operation),
     authorization,
     contentType,
-    body: fc.oneof({ weight: 5, arbitrary: fuzzBody(operation.body).map((value) => value === undefined ? undefined : JSON.stringify(value)) }, { weight: 1, arbitrary: badJson }),
+    body: fc.oneof(
+      { weight: 5, arbitrary: fuzzBody(operation.body).map((value) => value === undefined ? undefined : JSON.stringify(value)) },
+      { weight: 1, arbitrary: badJson }
+    ),
     ifMatch: fc.option(fc.oneof(fc.constantFrom('"1"', '"2"', '*', 'W/"1"', '"1", "2"'), headerText), { nil: undefined }),
     idempotencyKey: fc.option(headerText, { nil: undefined })
   }))

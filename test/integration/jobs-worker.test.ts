@@ -160,7 +160,8 @@ function longestLeaseGap (statements: LeaseStatement[], run: SlowRun, next: Slow
   const renewals = statements.filter((statement) => statement.worker === run.worker && statement.kind === 'renew' &&
     statement.sentAt >= claim.sentAt && statement.sentAt < end.sentAt)
   const chain = [claim, ...renewals, end]
-  return Math.max(...chain.slice(1).map((statement, index) => (statement.answeredAt ?? Number.POSITIVE_INFINITY) - (chain[index]?.sentAt ?? 0) + 2))
+  return Math.max(...chain.slice(1).map((statement, index) =>
+    (statement.answeredAt ?? Number.POSITIVE_INFINITY) - (chain[index]?.sentAt ?? 0) + 2))
 }
 
 t.test('a long job keeps its lease while it runs: no second run', async (t) => {
@@ -266,7 +267,9 @@ t.test('two workers on one database handle 500 jobs exactly once', async (t) => 
   }, 30_000, '500 jobs done')
   t.equal(handled.size, 500, 'every job ran')
   t.ok([...handled.values()].every((runs) => runs.length === 1), 'none ran twice')
-  const byWorker = [...handled.values()].flat().reduce<Record<string, number>>((counts, name) => ({ ...counts, [name]: (counts[name] ?? 0) + 1 }), {})
+  const byWorker = [...handled.values()].flat().reduce<Record<string, number>>(
+    (counts, name) => ({ ...counts, [name]: (counts[name] ?? 0) + 1 }), {}
+  )
   t.ok((byWorker.a ?? 0) > 0 && (byWorker.b ?? 0) > 0, `both workers took a share (${JSON.stringify(byWorker)})`)
 })
 

@@ -151,7 +151,10 @@ t.test('no password or token appears in any log line of a register/login/refresh
 
   const text = JSON.stringify(logs)
   t.ok(logs.length > 50, `${logs.length} lines`)
-  for (const secret of [password, registered.accessToken, registered.refreshToken, login.accessToken, login.refreshToken, rotated.accessToken, rotated.refreshToken]) {
+  for (const secret of [
+    password, registered.accessToken, registered.refreshToken,
+    login.accessToken, login.refreshToken, rotated.accessToken, rotated.refreshToken
+  ]) {
     t.notOk(text.includes(secret), `not logged: ${secret.slice(0, 8)}…`)
   }
 })

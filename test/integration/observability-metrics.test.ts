@@ -124,7 +124,9 @@ t.test('production: the public listener serves /metrics only with METRICS_TOKEN'
 })
 
 /** A GET over a real connection; `undefined` when nothing listens. */
-async function get (url: string, headers: Record<string, string> = {}): Promise<{ status: number; type: string | null; body: string } | undefined> {
+async function get (
+  url: string, headers: Record<string, string> = {}
+): Promise<{ status: number; type: string | null; body: string } | undefined> {
   try {
     const response = await fetch(url, { headers, signal: AbortSignal.timeout(10_000) })
     return { status: response.status, type: response.headers.get('content-type'), body: await response.text() }

@@ -126,4 +126,3 @@ t.test('a purge job still pending (retrying, or running long) holds back the nex
   t.same(await app.jobs.scheduleRecurring(), ['purge-expired'], 'once it is over, this hour\'s job is enqueued')
   t.same((await purgeJobs(app.sql)).map((job) => job.state), ['dead', 'queued'])
 })
-

@@ -270,8 +270,11 @@ t.test('if Redis goes away, counting moves to memory at once, and the metric cou
   t.equal(await live(direct.app), 429)
 
   await proxy.cut()
-  t.same([await live(behindProxy.app), await live(behindProxy.app), await live(behindProxy.app), await live(behindProxy.app)], [200, 200, 200, 429],
-    'a fresh count in this instance\'s memory, limited all the same')
+  t.same(
+    [await live(behindProxy.app), await live(behindProxy.app), await live(behindProxy.app), await live(behindProxy.app)],
+    [200, 200, 200, 429],
+    'a fresh count in this instance\'s memory, limited all the same'
+  )
   const metrics = await behindProxy.app.inject({ method: 'GET', url: '/metrics', ...from(uniqueAddress()) })
   t.equal(sample(metrics.body, 'taskforge_rate_limit_store_errors_total{limiter="global"}'), 5, 'the four requests and the scrape')
   t.equal(sample(metrics.body, 'taskforge_rate_limit_store_errors_total{limiter="credentials"}'), 0, 'a series from the start, for alerts on its increase')

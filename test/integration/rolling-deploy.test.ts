@@ -29,7 +29,9 @@ t.test('a rolling restart behind HAProxy with the production defaults: clients s
     AUTH_RATE_LIMIT_MAX: '1000'
   })
   const ports = { a: await freePort(), b: await freePort() }
-  const instances: Record<string, ServerProcess> = Object.fromEntries(await Promise.all(Object.entries(ports).map(async ([name, port]) => [name, await start(port)] as const)))
+  const instances: Record<string, ServerProcess> = Object.fromEntries(
+    await Promise.all(Object.entries(ports).map(async ([name, port]) => [name, await start(port)] as const))
+  )
   // "Every 500 ms", as a load balancer is told to check readiness in the README.
   const haproxy = await startHaproxy(t, { servers: ports, checkPath: '/health/ready', checkIntervalMs: 500 })
   await Promise.all(Object.keys(ports).map((name) => haproxy.waitUntilUp(name)))

@@ -10,7 +10,10 @@ import { startSilentServer } from '../helpers/smtp.js'
 
 const SHUTTING_DOWN = 'https://taskforge.dev/problems/shutting-down'
 
-/** What every shutdown under load must show, counted at the client: an answer or a refusal for each request, never a reset; every 201 stored. */
+/**
+ * What every shutdown under load must show, counted at the client: an answer or a refusal
+ * for each request, never a reset; every 201 stored.
+ */
 async function checkOutcomes (t: Test, server: ServerProcess, database: TestDatabase, outcomes: Outcome[]): Promise<void> {
   t.comment(`client side: ${JSON.stringify(countOutcomes(outcomes))}`)
   t.same(failuresOf(outcomes), [], 'no request was reset, cut or left unanswered: each got an answer or a refused connection')

@@ -30,7 +30,8 @@ t.test('usersRepository', async (t) => {
   })
 
   await t.test('the stored form is normalizeEmail\'s, and only ASCII capitals are folded', async (t) => {
-    // İ (U+0130): PostgreSQL's lower() made it i, toLowerCase() i + U+0307; K (U+212A): toLowerCase() makes it k; ſ (U+017F) upper-cases to S.
+    // İ (U+0130): PostgreSQL's lower() made it i, toLowerCase() i + U+0307;
+    // K (U+212A): toLowerCase() makes it k; ſ (U+017F) upper-cases to S.
     const emails = ['ALİCE@EXAMPLE.IO', '\u212Aate@Example.io', 'ſam@Example.io', 'ﬀ@Example.io', 'Straße@Example.io', 'ÉLODIE@Example.io', 'ＦＵＬＬ@Example.io']
     for (const email of emails) {
       const user = await users.create({ email, passwordHash: 'x', name: null })

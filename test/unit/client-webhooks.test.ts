@@ -16,8 +16,17 @@ const event: WebhookEvent = {
   timestamp: '2026-11-24T14:00:00.000Z',
   data: {
     task: {
-      id: randomUUID(), title: 'Write report', description: '', status: 'todo', priority: 'medium', dueAt: null, tags: ['work'],
-      createdAt: '2026-11-24T14:00:00.000Z', updatedAt: '2026-11-24T14:00:00.000Z', completedAt: null, version: 1
+      id: randomUUID(),
+      title: 'Write report',
+      description: '',
+      status: 'todo',
+      priority: 'medium',
+      dueAt: null,
+      tags: ['work'],
+      createdAt: '2026-11-24T14:00:00.000Z',
+      updatedAt: '2026-11-24T14:00:00.000Z',
+      completedAt: null,
+      version: 1
     }
   }
 }
