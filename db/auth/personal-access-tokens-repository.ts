@@ -77,13 +77,13 @@ export function createPersonalAccessTokensRepository (sql: Queryable) {
     },
 
     /**
-     * Records a use at `now` unless one at or after `notBefore` is recorded
+     * Records a use at `now` unless one after `notBefore` is recorded
      * already (by another instance, say): then nothing is written.
      */
     async recordUse (id: string, now: Date, notBefore: Date): Promise<void> {
       await sql`
         update personal_access_tokens set last_used_at = ${now}
-        where id = ${id} and (last_used_at is null or last_used_at < ${notBefore})`
+        where id = ${id} and (last_used_at is null or last_used_at <= ${notBefore})`
     }
   })
 }
