@@ -238,6 +238,8 @@ export default fp<AuthPluginOptions>(async (app, { clock = systemClock }) => {
     // Checked at registration; a route added in a way onRoute cannot see (addHook) is refused here rather than let through.
     const scope = request.routeOptions.config.scope
     if (scope === undefined) return new Error(`${request.method} ${request.routeOptions.url ?? request.url} authenticates but declares no config.scope`)
+    // Before the scope check: a refused request's lines say which token tried, too.
+    bindIdentity(request, resolution)
     if (resolution.tokenId !== undefined) {
       if (!resolution.granted.has(scope)) {
         return scope === 'session'
@@ -247,7 +249,6 @@ export default fp<AuthPluginOptions>(async (app, { clock = systemClock }) => {
       personalAccessTokens.recordUse(resolution.tokenId)
     }
     request.user = resolution.tokenId === undefined ? { id: resolution.userId } : { id: resolution.userId, tokenId: resolution.tokenId }
-    bindIdentity(request, resolution)
     authenticated.add(request)
     return undefined
   }

@@ -138,6 +138,14 @@ export function createPersonalAccessTokens ({ tokens, clock, log, cacheTtlMs }: 
     if (key !== undefined) drop(key)
   }
 
+  /** Drops every cached lookup: after notifications may have been missed (the listening connection came back). */
+  const forgetAll = (): void => {
+    generation++
+    lookups.clear()
+    cache.clear()
+    keyOfToken.clear()
+  }
+
   return {
     async create (userId: string, input: TokenInput): Promise<NewPersonalAccessToken> {
       const now = clock()
@@ -194,13 +202,7 @@ export function createPersonalAccessTokens ({ tokens, clock, log, cacheTtlMs }: 
 
     forget,
 
-    /** Drops every cached lookup: after notifications may have been missed (the listening connection came back). */
-    forgetAll (): void {
-      generation++
-      lookups.clear()
-      cache.clear()
-      keyOfToken.clear()
-    },
+    forgetAll,
 
     /**
      * Notes that the token was used just now, in the database at most once a

@@ -152,8 +152,11 @@ t.test('DELETE /auth/tokens/:id: 204, and the token stops working at once; anyth
   const [row] = await app.sql<{ revokedAt: Date | null }[]>`select revoked_at from personal_access_tokens where id = ${token.id}`
   t.type(row?.revokedAt, Date, 'the row is kept, revoked')
 
-  for (const [what, id] of [['revoked already', token.id], ['another user\'s', bobs.id], ['no such id', '00000000-0000-4000-8000-000000000000'], ['a malformed id', 'not-a-uuid']]) {
-    const response = await revoke(id ?? '')
+  const others: [string, string][] = [
+    ['revoked already', token.id], ['another user\'s', bobs.id], ['no such id', '00000000-0000-4000-8000-000000000000'], ['a malformed id', 'not-a-uuid']
+  ]
+  for (const [what, id] of others) {
+    const response = await revoke(id)
     t.equal(response.statusCode, 404, what)
     t.match(response.json(), { type: 'https://taskforge.dev/problems/not-found', status: 404 }, what)
   }

@@ -118,9 +118,9 @@ t.test('every route of the OpenAPI document admits exactly the credentials the t
   const { app } = await buildTestApp(t, { JOBS_CONCURRENCY: '0', WEBHOOKS_ALLOW_PRIVATE_URLS: 'true' })
   const session = await registerUser(app)
   const asSession = bearer(session.accessToken)
-  const created = async (options: InjectOptions): Promise<string> => {
+  const created = async (options: InjectOptions & { url: string }): Promise<string> => {
     const response = await app.inject({ ...options, headers: asSession })
-    if (response.statusCode !== 201) throw new Error(`fixture ${options.method ?? ''} ${String(options.url)}: ${response.statusCode} ${response.body}`)
+    if (response.statusCode !== 201) throw new Error(`fixture ${options.url}: ${response.statusCode} ${response.body}`)
     return response.json<{ id: string }>().id
   }
   const fixtures: Fixtures = {
