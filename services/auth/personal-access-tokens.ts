@@ -31,7 +31,7 @@ const SECRET_BYTES = 32
 const TOKEN_FORMAT = /^tfp_[A-Za-z0-9_-]{43}$/
 /** lastUsedAt is kept to within this (API.md: a minute): at most one write per token per interval. */
 export const USE_RECORD_INTERVAL_MS = 60_000
-/** Token lookups kept (an LRU): a flood of made-up tokens only pushes real ones out, at the cost of a query each. */
+/** Token lookups kept, the oldest dropped first: a flood of made-up tokens only pushes real ones out, at the cost of a query each. */
 const CACHE_MAX_ENTRIES = 10_000
 
 const INVALID = 'The personal access token is invalid'

@@ -103,6 +103,16 @@ t.test('an entry lives cacheTtlMs and no longer; a clock that went back is not b
   t.ok(isPromise(never.verify(TOKEN)))
 })
 
+t.test('the cache holds 10,000 lookups: the oldest goes first', async (t) => {
+  const store = repository(null)
+  const tokens = createPersonalAccessTokens({ tokens: store.fake, clock: () => 1000, log, cacheTtlMs: 4000 })
+  const made = Array.from({ length: 10_001 }, (_, index) => `tfp_${index.toString().padStart(43, 'x')}`)
+  for (const token of made) await tokens.verify(token)
+  t.ok(isPromise(tokens.verify(made[0] ?? '')), 'the first was dropped for the 10,001st')
+  t.notOk(isPromise(tokens.verify(made[1] ?? '')), 'the second is still there')
+  t.notOk(isPromise(tokens.verify(made[10_000] ?? '')), 'and so is the newest')
+})
+
 t.test('verdicts: unknown, revoked and expired tokens are refused, expiry judged at each request', async (t) => {
   let now = 1000
   const unknown = createPersonalAccessTokens({ tokens: repository(null).fake, clock: () => now, log, cacheTtlMs: 4000 })
