@@ -15,6 +15,9 @@ create table personal_access_tokens (
 );
 -- GET /auth/tokens: a user's live tokens, newest first.
 create index personal_access_tokens_user_idx on personal_access_tokens (user_id, created_at desc, id desc) where revoked_at is null;
+-- The purge job deletes tokens revoked or expired more than a grace period ago.
+create index personal_access_tokens_revoked_idx on personal_access_tokens (revoked_at) where revoked_at is not null;
+create index personal_access_tokens_expires_idx on personal_access_tokens (expires_at) where expires_at is not null;
 
 -- Instances cache token lookups for a few seconds. Whatever ends or changes a
 -- token (a revocation, the user's deletion cascading, an edit by hand) tells

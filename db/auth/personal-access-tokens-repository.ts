@@ -77,6 +77,19 @@ export function createPersonalAccessTokensRepository (sql: Queryable) {
     },
 
     /**
+     * Drops up to `limit` tokens, of any user, revoked or expired before
+     * `diedBefore`. Returns how many went: fewer than `limit` means none is left.
+     */
+    async purgeDead (diedBefore: Date, limit: number): Promise<number> {
+      const result = await sql`
+        delete from personal_access_tokens where id in (
+          select id from personal_access_tokens
+          where revoked_at < ${diedBefore} or expires_at < ${diedBefore}
+          limit ${limit})`
+      return result.count
+    },
+
+    /**
      * Records a use at `now` unless one after `notBefore` is recorded
      * already (by another instance, say): then nothing is written.
      */

@@ -27,6 +27,7 @@ function repository (credential: TokenCredential | null) {
     create: async () => { throw new Error('not used') },
     listLive: async () => [],
     revoke: async () => true,
+    purgeDead: async () => 0,
     recordUse: async () => undefined
   }
   return {
