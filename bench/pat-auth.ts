@@ -144,7 +144,7 @@ try {
     const email = `http-${cacheTtl}-${Date.now()}@example.io`
     const { accessToken } = await post<{ accessToken: string }>(`${server.url}/auth/register`, { email, password: PASSWORD })
     const { token } = await post<{ token: string }>(`${server.url}/auth/tokens`, { name: 'bench', scopes: ['tasks:read'] }, accessToken)
-    const credentials = cacheTtl === '0'
+    const credentials: Record<string, string> = cacheTtl === '0'
       ? { 'personal access token, looked up (PAT_CACHE_TTL_MS=0)': token }
       : { 'session access token (JWT)': accessToken, 'personal access token, cached': token }
     // Warm-up: every path compiled, every cache filled.
