@@ -39,6 +39,8 @@ export const EnvironmentSchema = Type.Object({
   ARGON2_PARALLELISM: Type.Integer({ minimum: 1, maximum: 64, default: 1 }),
   REFRESH_TOKEN_TTL: Duration('30d'),
   REFRESH_TOKEN_MAX_AGE: Duration('90d'),
+  // At most 4 s, so that a revocation reaches every instance within 5 s even if its notification is lost.
+  PAT_CACHE_TTL_MS: Type.Integer({ minimum: 0, maximum: 4000, default: 4000 }),
   CORS_ORIGINS: Type.String({ default: '' }),
   REDIS_URL: Type.Optional(Url(['redis', 'rediss'])),
   SMTP_URL: Type.Optional(Url(['smtp', 'smtps'])),
@@ -102,6 +104,8 @@ export const ConfigSchema = Type.Object({
     refreshTokenTtlSeconds: Seconds,
     /** A login's refresh tokens stop working this long after the login, however often they rotate. */
     refreshTokenMaxAgeSeconds: Seconds,
+    /** How long an instance believes a personal access token lookup before asking the database again (0: never cached). */
+    personalAccessTokenCacheTtlMs: Env.PAT_CACHE_TTL_MS,
     argon2: Type.Object({ memoryCost: Env.ARGON2_MEMORY_KIB, timeCost: Env.ARGON2_TIME_COST, parallelism: Env.ARGON2_PARALLELISM })
   }),
   corsOrigins: Type.Array(Type.String()),
@@ -275,6 +279,7 @@ export function loadConfig (source: NodeJS.ProcessEnv = process.env): Config {
       accessTokenTtlSeconds,
       refreshTokenTtlSeconds,
       refreshTokenMaxAgeSeconds,
+      personalAccessTokenCacheTtlMs: env.PAT_CACHE_TTL_MS,
       argon2: { memoryCost: env.ARGON2_MEMORY_KIB, timeCost: env.ARGON2_TIME_COST, parallelism: env.ARGON2_PARALLELISM }
     },
     corsOrigins: env.CORS_ORIGINS.split(',').map((origin) => origin.trim()).filter((origin) => origin !== ''),

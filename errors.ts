@@ -5,6 +5,7 @@
 export type DomainErrorKind =
   | 'bad-request'
   | 'unauthorized'
+  | 'insufficient-scope'
   | 'not-found'
   | 'conflict'
   | 'precondition-failed'
@@ -25,6 +26,24 @@ export class BadRequestError extends DomainError {
 
 export class UnauthorizedError extends DomainError {
   constructor (message = 'Authentication is required') { super('unauthorized', message) }
+}
+
+/**
+ * The credential is valid but does not cover this: a personal access token
+ * without the scope a route needs. `scope` is that scope; undefined when no
+ * scope would do (a route that wants a session).
+ */
+export class InsufficientScopeError extends DomainError {
+  constructor (message: string, readonly scope?: string) { super('insufficient-scope', message) }
+}
+
+/**
+ * One field of the input breaks a rule its schema cannot say (a time that
+ * must be in the future, say): a 400 that names the field, like a schema's.
+ * `field` is the field's path in the body, e.g. "expiresAt".
+ */
+export class InvalidFieldError extends BadRequestError {
+  constructor (readonly field: string, readonly rule: string) { super(`${field} ${rule}`) }
 }
 
 export class NotFoundError extends DomainError {

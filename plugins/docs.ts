@@ -1,6 +1,7 @@
 import swagger from '@fastify/swagger'
 import swaggerUi from '@fastify/swagger-ui'
 import fp from 'fastify-plugin'
+import { SECURITY_SCHEMES } from './auth.js'
 import { PROBLEM_MEDIA_TYPE } from './problem.js'
 import { PAGE_SECURITY_HEADERS } from './security.js'
 
@@ -51,15 +52,13 @@ export default fp(async (app) => {
         description: 'A task-manager HTTP API: accounts with rotating refresh tokens, per-user tasks with cursor paging, ETags and idempotent create. Errors are RFC 9457 problem details.'
       },
       tags: [
-        { name: 'auth', description: 'Accounts and tokens: short-lived JWT access tokens, rotating refresh tokens' },
+        { name: 'auth', description: 'Accounts and tokens: short-lived JWT access tokens, rotating refresh tokens, personal access tokens with scopes' },
         { name: 'tasks', description: 'Your tasks: cursor paging, filters, ETags and If-Match, idempotent create' },
         { name: 'health', description: 'Liveness and readiness' },
         { name: 'metrics', description: 'Prometheus metrics' }
       ],
       components: {
-        securitySchemes: {
-          bearerAuth: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' }
-        }
+        securitySchemes: SECURITY_SCHEMES
       }
     },
     transformObject: (documents) => 'openapiObject' in documents

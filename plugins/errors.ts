@@ -4,7 +4,7 @@ import type { Socket } from 'node:net'
 import type { ConnectionError, FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
 import { toDomainError } from '../db/errors.js'
-import { DomainError, type DomainErrorKind } from '../errors.js'
+import { DomainError, InsufficientScopeError, InvalidFieldError, type DomainErrorKind } from '../errors.js'
 import { STORABLE_TEXT_MESSAGE, STORABLE_TEXT_PATTERN } from '../schemas.js'
 import { rawProblemResponse, sendProblem, type ProblemInit } from './problem.js'
 import { API_SECURITY_HEADERS } from './security.js'
@@ -12,6 +12,7 @@ import { API_SECURITY_HEADERS } from './security.js'
 const DOMAIN_PROBLEMS: Record<DomainErrorKind, { status: number; slug: string; title: string }> = {
   'bad-request': { status: 400, slug: 'bad-request', title: 'Bad request' },
   unauthorized: { status: 401, slug: 'unauthorized', title: 'Unauthorized' },
+  'insufficient-scope': { status: 403, slug: 'insufficient-scope', title: 'Insufficient scope' },
   'not-found': { status: 404, slug: 'not-found', title: 'Not found' },
   conflict: { status: 409, slug: 'conflict', title: 'Conflict' },
   'precondition-failed': { status: 412, slug: 'precondition-failed', title: 'Precondition failed' },
@@ -68,6 +69,16 @@ function isFastifyClientError (error: unknown): error is FastifyError {
 
 /** The problem a client sees for an error; undefined means "internal": a 500 that reveals nothing. */
 function describeError (error: unknown): ProblemInit | undefined {
+  // A rule of one body field that a service checks: the same problem as the schema's own checks.
+  if (error instanceof InvalidFieldError) {
+    return {
+      status: 400,
+      slug: 'validation-error',
+      title: 'Request validation failed',
+      detail: `body/${error.field} ${error.rule}`,
+      errors: [{ path: `/body/${error.field}`, message: error.rule }]
+    }
+  }
   if (error instanceof DomainError) {
     const problem = DOMAIN_PROBLEMS[error.kind]
     return { ...problem, detail: error.message }
@@ -104,7 +115,15 @@ function handleError (error: unknown, request: FastifyRequest, reply: FastifyRep
     request.log.info({ err: { type: (mapped as Error).name, message: (mapped as Error).message } }, 'request rejected')
   }
   if (problem.status === 401) reply.header('WWW-Authenticate', 'Bearer')
+  if (mapped instanceof InsufficientScopeError) reply.header('WWW-Authenticate', insufficientScopeChallenge(mapped))
   return sendProblem(request, reply, problem)
+}
+
+/** RFC 6750 §3.1's challenge for a token that lacks a scope; the scope attribute only when one would do. */
+function insufficientScopeChallenge (error: InsufficientScopeError): string {
+  return error.scope === undefined
+    ? 'Bearer error="insufficient_scope", error_description="This route needs a session\'s access token"'
+    : `Bearer error="insufficient_scope", scope="${error.scope}"`
 }
 
 /**

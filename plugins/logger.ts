@@ -18,6 +18,14 @@ const UNSAFE_ERROR_FIELDS = ['detail', 'where', 'parameters', 'args', 'query', '
 // Property names whose values are secrets, at any depth of a logged object (headers, bodies, error objects).
 const SECRET_KEY = /^(authorization|proxy-authorization|cookie|set-cookie|x-api-key|api[-_]?key|((new|current|old)[-_]?)?password([-_]?hash)?|((access|refresh|id)[-_]?)?token([-_]?hash)?|((client|jwt)[-_]?)?secret)$/i
 const CENSOR_DEPTH = 6
+// A personal access token's secret is recognisable by its prefix: censored in any string, wherever a client
+// may have put it (a URL's query, a field it does not belong in) and whatever the property is called.
+const TOKEN_SECRET = /tfp_[A-Za-z0-9_-]+/g
+
+/** text with every personal access token secret in it replaced. */
+export function censorTokenSecrets (text: string): string {
+  return text.includes('tfp_') ? text.replace(TOKEN_SECRET, `tfp_${CENSOR}`) : text
+}
 
 /**
  * value with every property whose name says "secret" replaced, however deep
@@ -25,6 +33,7 @@ const CENSOR_DEPTH = 6
  * arrays are walked: errors have their own serializer, requests and replies theirs.
  */
 export function censorSecrets (value: unknown, depth = 0): unknown {
+  if (typeof value === 'string') return censorTokenSecrets(value)
   if (typeof value !== 'object' || value === null || depth > CENSOR_DEPTH) return value
   if (Array.isArray(value)) {
     const items = value.map((item: unknown) => censorSecrets(item, depth + 1))
@@ -43,6 +52,18 @@ export function censorSecrets (value: unknown, depth = 0): unknown {
   return copy ?? value
 }
 
+/** Fastify's own request serializer, with any token secret in the URL censored. */
+function serializeRequest (request: FastifyRequest): Record<string, unknown> {
+  return {
+    method: request.method,
+    url: censorTokenSecrets(request.url),
+    version: request.headers['accept-version'],
+    host: request.host,
+    remoteAddress: request.ip,
+    remotePort: request.socket.remotePort
+  }
+}
+
 function serializeError (error: Error): Record<string, unknown> {
   const serialized: Record<string, unknown> = { ...pino.stdSerializers.err(error) }
   for (const field of UNSAFE_ERROR_FIELDS) serialized[field] = undefined
@@ -54,7 +75,7 @@ export function loggerOptions (config: Pick<Config, 'env' | 'logLevel'>): Logger
   return {
     level: config.logLevel,
     redact: { paths: REDACTED_PATHS, censor: CENSOR },
-    serializers: { err: serializeError },
+    serializers: { err: serializeError, req: serializeRequest },
     formatters: { log: (object) => censorSecrets(object) as Record<string, unknown> },
     ...(config.env === 'development' ? { transport: { target: 'pino-pretty', options: { translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname' } } } : {})
   }

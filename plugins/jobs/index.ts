@@ -1,4 +1,5 @@
 import fp from 'fastify-plugin'
+import { createPersonalAccessTokensRepository } from '../../db/auth/personal-access-tokens-repository.js'
 import { createRefreshTokensRepository } from '../../db/auth/refresh-tokens-repository.js'
 import { createJobsRepository } from '../../db/jobs/jobs-repository.js'
 import { createIdempotencyRepository } from '../../db/tasks/idempotency-repository.js'
@@ -70,6 +71,7 @@ export default fp<JobsPluginOptions>(async (app, { clock = systemClock }) => {
       handlers: createJobHandlers({
         mailer: app.mailer,
         refreshTokens: createRefreshTokensRepository(app.sql),
+        personalAccessTokens: createPersonalAccessTokensRepository(app.sql),
         idempotencyKeys: createIdempotencyRepository(app.sql),
         clock,
         log

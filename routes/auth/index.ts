@@ -6,6 +6,7 @@ import { trimBodyStrings } from '../trim.js'
 import { noStore } from '../no-store.js'
 import { NoContent } from '../shared-schemas.js'
 import { AuthResultSchema, LoginBody, problems, RefreshBody } from './schemas.js'
+import tokenRoutes from './tokens.js'
 
 function authResult (app: FastifyInstance, user: User, refreshToken: string) {
   const access = app.auth.accessTokens.issue(user.id)
@@ -80,18 +81,20 @@ const authRoutes: FastifyPluginAsyncTypebox = async (app) => {
   })
 
   app.get('/auth/me', {
+    // Any valid credential: a personal access token needs no scope to say whose it is.
+    config: { scope: 'any' },
     schema: {
       tags: ['auth'],
       summary: 'The user the access token belongs to',
-      security: [{ bearerAuth: [] }],
       response: { 200: UserSchema, 401: problems[401], 429: problems[429] }
-    },
-    onRequest: app.authenticate
+    }
   }, async (request) => {
     const user = await users.findById(request.user.id)
     if (user === null) throw new UnauthorizedError('The account no longer exists')
     return user
   })
+
+  await app.register(tokenRoutes)
 }
 
 export default authRoutes

@@ -8,7 +8,9 @@ import {
   CreateHeaders, DEFAULT_PAGE_SIZE, problems, TaskListQuery, TaskPage, TaskParams, TaskRef, WriteHeaders
 } from './schemas.js'
 
-const security = [{ bearerAuth: [] }]
+// What a personal access token needs here (a session's access token may do all): API.md's rule for Tasks.
+const read = { scope: 'tasks:read' } as const
+const write = { scope: 'tasks:write' } as const
 
 /** Link: <…>; rel="next" for the page after this one: the same query with the new cursor. */
 function nextLink (request: FastifyRequest, cursor: string): string {
@@ -24,13 +26,12 @@ function sendTask (reply: FastifyReply, task: Task, status = 200): FastifyReply 
 const taskRoutes: FastifyPluginAsyncTypebox = async (app) => {
   const { tasks } = app
   app.addSchema(TaskSchema)
-  app.addHook('onRequest', app.authenticate)
 
   app.get('/tasks', {
+    config: read,
     schema: {
       tags: ['tasks'],
       summary: 'List your tasks, a page at a time',
-      security,
       querystring: TaskListQuery,
       response: { 200: TaskPage, 400: problems[400], 401: problems[401], 429: problems[429] }
     }
@@ -52,11 +53,11 @@ const taskRoutes: FastifyPluginAsyncTypebox = async (app) => {
   })
 
   app.post('/tasks', {
+    config: write,
     schema: {
       tags: ['tasks'],
       summary: 'Create a task',
       description: 'With an Idempotency-Key, a retry of the same request within 24 hours returns the first answer and creates nothing.',
-      security,
       headers: CreateHeaders,
       body: TaskInputSchema,
       response: { 201: TaskRef, 400: problems[400], 401: problems[401], 422: problems[422], 429: problems[429] }
@@ -72,21 +73,21 @@ const taskRoutes: FastifyPluginAsyncTypebox = async (app) => {
   })
 
   app.get('/tasks/:id', {
+    config: read,
     schema: {
       tags: ['tasks'],
       summary: 'Read a task',
-      security,
       params: TaskParams,
       response: { 200: TaskRef, 401: problems[401], 404: problems[404], 429: problems[429] }
     }
   }, async (request, reply) => sendTask(reply, await tasks.get(request.user.id, request.params.id)))
 
   app.put('/tasks/:id', {
+    config: write,
     schema: {
       tags: ['tasks'],
       summary: 'Replace a task',
       description: 'Every writable field is set; optional fields left out go back to their defaults.',
-      security,
       params: TaskParams,
       headers: WriteHeaders,
       body: TaskInputSchema,
@@ -99,10 +100,10 @@ const taskRoutes: FastifyPluginAsyncTypebox = async (app) => {
   })
 
   app.patch('/tasks/:id', {
+    config: write,
     schema: {
       tags: ['tasks'],
       summary: 'Change some fields of a task',
-      security,
       params: TaskParams,
       headers: WriteHeaders,
       body: TaskPatchSchema,
@@ -115,10 +116,10 @@ const taskRoutes: FastifyPluginAsyncTypebox = async (app) => {
   })
 
   app.post('/tasks/:id/done', {
+    config: write,
     schema: {
       tags: ['tasks'],
       summary: 'Mark a task done',
-      security,
       params: TaskParams,
       headers: WriteHeaders,
       response: { 200: TaskRef, 401: problems[401], 404: problems[404], 412: problems[412], 429: problems[429] }
@@ -129,10 +130,10 @@ const taskRoutes: FastifyPluginAsyncTypebox = async (app) => {
   })
 
   app.delete('/tasks/:id', {
+    config: write,
     schema: {
       tags: ['tasks'],
       summary: 'Delete a task',
-      security,
       params: TaskParams,
       headers: WriteHeaders,
       response: { 204: NoContent, 401: problems[401], 404: problems[404], 412: problems[412], 429: problems[429] }

@@ -1,4 +1,5 @@
 import type { FastifyBaseLogger } from 'fastify'
+import type { PersonalAccessTokensRepository } from '../../db/auth/personal-access-tokens-repository.js'
 import type { RefreshTokensRepository } from '../../db/auth/refresh-tokens-repository.js'
 import type { IdempotencyRepository } from '../../db/tasks/idempotency-repository.js'
 import type { JobHandlers } from '../../plugins/jobs/definitions.js'
@@ -10,8 +11,9 @@ import { welcomeEmail } from './welcome-email.js'
 
 export interface JobHandlerDependencies {
   mailer: Mailer
-  /** What the purge deletes: dead refresh-token families (auth's) and expired idempotency keys (tasks'). */
+  /** What the purge deletes: dead refresh-token families and personal access tokens (auth's), expired idempotency keys (tasks'). */
   refreshTokens: RefreshTokensRepository
+  personalAccessTokens: PersonalAccessTokensRepository
   idempotencyKeys: IdempotencyRepository
   clock: Clock
   log: FastifyBaseLogger
@@ -19,14 +21,14 @@ export interface JobHandlerDependencies {
 
 /** What each job of the app does. */
 export function createJobHandlers (
-  { mailer, refreshTokens, idempotencyKeys, clock, log }: JobHandlerDependencies
+  { mailer, refreshTokens, personalAccessTokens, idempotencyKeys, clock, log }: JobHandlerDependencies
 ): JobHandlers<AppJobCatalog> {
   return {
     'welcome-email': async (payload) => {
       await mailer.send(welcomeEmail(payload))
     },
     'purge-expired': async (_payload, { signal }) => {
-      await purgeExpired({ refreshTokens, idempotencyKeys, now: new Date(clock()), signal, log })
+      await purgeExpired({ refreshTokens, personalAccessTokens, idempotencyKeys, now: new Date(clock()), signal, log })
     }
   }
 }

@@ -1,4 +1,5 @@
 import type { FastifyBaseLogger } from 'fastify'
+import type { PersonalAccessTokensRepository } from '../../db/auth/personal-access-tokens-repository.js'
 import type { RefreshTokensRepository } from '../../db/auth/refresh-tokens-repository.js'
 import type { IdempotencyRepository } from '../../db/tasks/idempotency-repository.js'
 
@@ -13,11 +14,19 @@ import type { IdempotencyRepository } from '../../db/tasks/idempotency-repositor
  */
 export const DEAD_FAMILY_GRACE_MS = 7 * 86_400_000
 
+/**
+ * How long a revoked or expired personal access token is kept: as long as a
+ * dead login, for the same reasons (it is answered "revoked" or "expired"
+ * rather than "invalid", and its row is there for whoever investigates).
+ */
+export const DEAD_TOKEN_GRACE_MS = DEAD_FAMILY_GRACE_MS
+
 /** Rows per delete statement: each stays short (well under DB_STATEMENT_TIMEOUT_MS) and holds few locks. */
 const BATCH_SIZE = 1000
 
 export interface PurgeExpiredOptions {
   refreshTokens: RefreshTokensRepository
+  personalAccessTokens: PersonalAccessTokensRepository
   idempotencyKeys: IdempotencyRepository
   /** The app's clock, the one that decided these rows' expiry. */
   now: Date
@@ -27,24 +36,31 @@ export interface PurgeExpiredOptions {
 
 export interface PurgeCounts {
   refreshTokenFamilies: number
+  personalAccessTokens: number
   idempotencyKeys: number
 }
 
 /**
  * The purge-expired job: deletes, for every user, the refresh-token families
- * dead for longer than the grace period (with their tokens) and the
- * idempotency keys past their 24 hours. Safe to repeat, and to stop at any
+ * dead for longer than the grace period (with their tokens), the personal
+ * access tokens revoked or expired as long ago, and the idempotency keys past
+ * their 24 hours. Safe to repeat, and to stop at any
  * batch: what is left goes at the next run.
  */
-export async function purgeExpired ({ refreshTokens, idempotencyKeys, now, signal, log }: PurgeExpiredOptions): Promise<PurgeCounts> {
+export async function purgeExpired (
+  { refreshTokens, personalAccessTokens, idempotencyKeys, now, signal, log }: PurgeExpiredOptions
+): Promise<PurgeCounts> {
   const counts = {
     refreshTokenFamilies: await inBatches(
       signal, (limit) => refreshTokens.purgeDeadFamilies(new Date(now.getTime() - DEAD_FAMILY_GRACE_MS), limit)
     ),
+    personalAccessTokens: await inBatches(
+      signal, (limit) => personalAccessTokens.purgeDead(new Date(now.getTime() - DEAD_TOKEN_GRACE_MS), limit)
+    ),
     idempotencyKeys: await inBatches(signal, (limit) => idempotencyKeys.purgeAllExpired(now, limit))
   }
-  const level = counts.refreshTokenFamilies + counts.idempotencyKeys > 0 ? 'info' : 'debug'
-  log[level](counts, 'purged expired refresh-token families and idempotency keys')
+  const level = counts.refreshTokenFamilies + counts.personalAccessTokens + counts.idempotencyKeys > 0 ? 'info' : 'debug'
+  log[level](counts, 'purged expired refresh-token families, personal access tokens and idempotency keys')
   return counts
 }
 

@@ -90,6 +90,15 @@ t.test('handle-412.ts is refused on a stale version, reads again and saves', asy
   t.match((await client.tasks.list()).items, [{ title: 'Plan the two-day offsite', priority: 'high', version: 3 }])
 })
 
+t.test('personal-access-token.ts makes a token, reads with it, is refused a write, lists and revokes it', async (t) => {
+  const { environment, client } = await account()
+  await client.tasks.create({ title: 'Exported tonight' })
+  const output = await runExample('personal-access-token.ts', environment)
+  t.equal(output, 'the script read 1 tasks\nrefused: This route needs a token with the tasks:write scope\nnightly export: tasks:read\n')
+  t.same((await client.tasks.list()).items.map((task) => task.title), ['Exported tonight'], 'the refused write made nothing')
+  t.same(await client.tokens.list(), [], 'revoked: no live token is left')
+})
+
 t.test('verify-webhook.ts accepts signed deliveries once per webhook-id and refuses the rest', async (t) => {
   const secret = `whsec_${Buffer.from('a secret of 32 bytes for the test').toString('base64')}`
   const receiver = spawn(process.execPath, ['--import', 'tsx', join(EXAMPLES, 'verify-webhook.ts')], {

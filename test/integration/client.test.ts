@@ -268,20 +268,33 @@ t.test('the iterator visits every task exactly once, with the same filters, whil
 })
 
 t.test('a client given a personal access token sends it as the bearer and never refreshes', async (t) => {
+  const owner = await signedIn()
+  const made = await owner.tokens.create({ name: 'client test', scopes: ['tasks:write'] })
+  t.match(made, { name: 'client test', scopes: ['tasks:write'], expiresAt: null, lastUsedAt: null, token: /^tfp_[\w-]{43}$/ })
   const sent: { path: string; authorization: string | null }[] = []
   const recording: Fetch = (request) => {
     sent.push({ path: new URL(request.url).pathname, authorization: request.headers.get('authorization') })
     return fetch(request)
   }
-  const token = `tfp_${'a'.repeat(43)}`
   const refreshesBefore = await server.metric('http_requests_total', { route: '/auth/refresh' })
-  const client = new TaskforgeClient({ baseUrl: server.baseUrl, personalAccessToken: token, fetch: recording })
+  const client = new TaskforgeClient({ baseUrl: server.baseUrl, personalAccessToken: made.token, fetch: recording })
 
-  // This server knows no such token (nor, before issue 14, any personal access token): 401.
+  t.equal((await client.me()).id, (await owner.me()).id, 'the token acts as its owner')
+  const task = await client.tasks.create({ title: 'By token' })
+  t.equal((await owner.tasks.get(task.id)).title, 'By token')
+  t.same(sent, [{ path: '/auth/me', authorization: `Bearer ${made.token}` }, { path: '/tasks', authorization: `Bearer ${made.token}` }],
+    'each request with the token')
+  t.equal(client.session, null, 'a personal access token is no login')
+
+  const refusedTokens = await rejection(client.tokens.list())
+  t.type(refusedTokens, ApiProblem)
+  t.match(refusedTokens, { status: 403, type: 'https://taskforge.dev/problems/insufficient-scope' }, 'a token cannot manage tokens')
+  t.same((await owner.tokens.list()).map((listed) => listed.id), [made.id], 'the login can')
+
+  await owner.tokens.revoke(made)
   const refused = await rejection(client.me())
   t.type(refused, ApiProblem)
-  t.match(refused, { status: 401 })
-  t.same(sent, [{ path: '/auth/me', authorization: `Bearer ${token}` }], 'one request, with the token, and no refresh')
+  t.match(refused, { status: 401, detail: /revoked/ })
+  t.equal(sent.filter((request) => request.path === '/auth/me').length, 2, 'refused once, not retried')
   t.equal(await server.metric('http_requests_total', { route: '/auth/refresh' }), refreshesBefore, 'the server saw no refresh')
-  t.equal(client.session, null, 'a personal access token is no login')
 })

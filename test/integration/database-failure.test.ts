@@ -9,6 +9,7 @@ import { bearer, registerUser } from '../helpers/auth.js'
 import { createTestDatabase, type TestDatabase } from '../helpers/database.js'
 import { startTcpProxy, type TcpProxy } from '../helpers/tcp-proxy.js'
 import { tasksClient } from '../helpers/tasks.js'
+import { createToken } from '../helpers/tokens.js'
 
 const PROBLEM = 'application/problem+json; charset=utf-8'
 
@@ -189,4 +190,27 @@ t.test('readiness probes that time out while the database is slow to answer do n
   }
   t.equal(ready, 200, 'ready again once the database answers')
   t.equal((await app.inject({ method: 'GET', url: '/tasks', headers: bearer(user.accessToken) })).statusCode, 200, 'and a request finds its connection')
+})
+
+t.test('a personal access token that cannot be looked up is a 503 where a route needs it, never a 401, and no matter elsewhere', async (t) => {
+  // No cache: every request looks its token up.
+  const { app, proxy } = await appBehindProxy(t, { JOBS_CONCURRENCY: '0', PAT_CACHE_TTL_MS: '0' })
+  const user = await registerUser(app)
+  const token = await createToken(app, user.accessToken, { scopes: ['tasks:read'] })
+
+  await proxy.cut()
+  const refused = await app.inject({ method: 'GET', url: '/tasks', headers: bearer(token.token) })
+  t.equal(refused.statusCode, 503, 'the database is away: the token is not judged invalid')
+  t.equal(refused.json().type, 'https://taskforge.dev/problems/service-unavailable')
+  t.equal(refused.headers['www-authenticate'], undefined, 'and the client is not told to authenticate again')
+  const live = await app.inject({ method: 'GET', url: '/health/live', headers: bearer(token.token) })
+  t.equal(live.statusCode, 200, 'a route that needs no credential does not care that the token could not be looked up')
+
+  await proxy.restore()
+  let answer = 0
+  for (let attempt = 0; attempt < 50 && answer !== 200; attempt++) {
+    answer = (await app.inject({ method: 'GET', url: '/tasks', headers: bearer(token.token) })).statusCode
+    if (answer !== 200) await sleep(100)
+  }
+  t.equal(answer, 200, 'back with the database')
 })

@@ -50,7 +50,7 @@ async function watchCspViolations (page: Page): Promise<Violation[]> {
   return violations
 }
 
-t.test('/docs in headless Chromium: operations, Authorize, Try it out on GET /tasks', { skip: chromiumSkipReason() ?? false, timeout: 60_000 }, async (t) => {
+t.test('/docs in headless Chromium: operations, Authorize with either credential, Try it out on GET /tasks', { skip: chromiumSkipReason() ?? false, timeout: 60_000 }, async (t) => {
   if (!existsSync(CHROMIUM_PATH)) {
     t.fail(`${CHROMIUM_PATH} is missing in CI: .ci/run installs Debian's chromium before the tests`)
     return
@@ -118,7 +118,7 @@ t.test('/docs in headless Chromium: operations, Authorize, Try it out on GET /ta
     t.same(tags, ['auth', 'tasks', 'health', 'metrics'], 'operations are grouped under the document\'s tags')
     lap('/docs rendered the operation list')
 
-    // Authorize: paste Ada's access token into the bearerAuth field, authorize, close.
+    // Authorize: paste Ada's access token into the bearerAuth field, authorize, close (each scheme's form has a Close: any does).
     await page.locator('.scheme-container button.authorize').click()
     const dialog = page.locator('.dialog-ux .modal-ux')
     await dialog.waitFor()
@@ -127,7 +127,7 @@ t.test('/docs in headless Chromium: operations, Authorize, Try it out on GET /ta
     await bearerAuth.locator('button.authorize').click()
     await bearerAuth.getByText('Authorized', { exact: true }).waitFor()
     t.ok(await bearerAuth.getByRole('button', { name: 'Remove authorization' }).isVisible(), 'the dialog says bearerAuth is authorized and offers Logout')
-    await dialog.locator('button.btn-done').click()
+    await dialog.locator('button.btn-done').first().click()
     await dialog.waitFor({ state: 'detached' })
     t.match(await page.locator('.scheme-container button.authorize').getAttribute('class'), /\blocked\b/, 'the Authorize button shows a closed lock')
     lap('authorized with the access token')
@@ -144,6 +144,23 @@ t.test('/docs in headless Chromium: operations, Authorize, Try it out on GET /ta
     t.notMatch(body, bobsTitle, 'and not another user\'s task')
     t.match(await listTasks.locator('.curl-command').textContent(), `Authorization: Bearer ${ada.accessToken}`, 'the request carried the pasted token')
     lap('Try it out on GET /tasks answered')
+
+    // The other scheme: swap the access token for a personal access token that may read tasks, and run it again.
+    const token = await postJson<{ token: string }>(`${baseUrl}/auth/tokens`, { name: 'docs', scopes: ['tasks:read'] }, 201, ada.accessToken)
+    await page.locator('.scheme-container button.authorize').click()
+    await dialog.waitFor()
+    await dialog.locator('.auth-container').filter({ hasText: 'bearerAuth' }).getByRole('button', { name: 'Remove authorization' }).click()
+    const personal = dialog.locator('.auth-container').filter({ hasText: 'personalAccessToken' })
+    await personal.locator('input').fill(token.token)
+    await personal.locator('button.authorize').click()
+    await personal.getByText('Authorized', { exact: true }).waitFor()
+    await dialog.locator('button.btn-done').first().click()
+    await dialog.waitFor({ state: 'detached' })
+    await listTasks.locator('button.execute').click()
+    await listTasks.locator('.curl-command', { hasText: token.token }).waitFor()
+    t.equal((await live.locator('tbody .response-col_status').first().textContent())?.trim(), '200', 'the personal access token is answered 200 too')
+    t.match(await live.locator('.response-col_description .highlight-code').first().textContent() ?? '', titles[0] ?? '', 'with Ada\'s tasks')
+    lap('authorized with a personal access token; Try it out on GET /tasks answered')
   } finally {
     // Also when a step failed: the picture then shows where the page was.
     await mkdir(dirname(SCREENSHOT), { recursive: true })

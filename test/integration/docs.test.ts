@@ -27,6 +27,22 @@ t.test('/docs/json is a valid OpenAPI 3 document', async (t) => {
   t.same([...errorMediaTypes], ['application/problem+json'], 'every error answer is documented as problem+json')
 })
 
+t.test('both credentials are security schemes, so Swagger UI\'s Authorize takes either; each operation says which it accepts', async (t) => {
+  const { app } = await buildTestApp(t)
+  const document = (await app.inject({ method: 'GET', url: '/docs/json' })).json<{
+    components: { securitySchemes: Record<string, { type: string; scheme: string; bearerFormat: string }> }
+    paths: Record<string, Record<string, { security?: Record<string, string[]>[]; operationId?: string }>>
+  }>()
+  t.match(document.components.securitySchemes, {
+    bearerAuth: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' },
+    personalAccessToken: { type: 'http', scheme: 'bearer', bearerFormat: 'tfp_…' }
+  })
+  t.same(document.paths['/tasks']?.post?.security, [{ bearerAuth: [] }, { personalAccessToken: ['tasks:write'] }], 'a token needs tasks:write here')
+  t.same(document.paths['/auth/tokens']?.get?.security, [{ bearerAuth: [] }], 'a session only')
+  t.same(['post', 'get'].map((method) => document.paths['/auth/tokens']?.[method]?.operationId), ['createPersonalAccessToken', 'listPersonalAccessTokens'])
+  t.equal(document.paths['/auth/tokens/{id}']?.delete?.operationId, 'revokePersonalAccessToken')
+})
+
 t.test('/docs serves Swagger UI', async (t) => {
   const { app } = await buildTestApp(t)
   const response = await app.inject({ method: 'GET', url: '/docs/' })

@@ -2,6 +2,7 @@ import fc from 'fast-check'
 import t from 'tap'
 import { buildTestApp } from '../helpers/app.js'
 import { bearer, registerUser } from '../helpers/auth.js'
+import { createToken, unknownToken } from '../helpers/tokens.js'
 import { badJson, encodeQueryText, fuzzBody, nastyString, operationsOf, validish, type Operation } from '../helpers/fuzz.js'
 import { tasksClient } from '../helpers/tasks.js'
 
@@ -23,6 +24,8 @@ t.test(`every operation of the OpenAPI document, ${RUNS} generated requests`, as
   const bob = await registerUser(app)
   const own = await tasksClient(app, alice.accessToken).createTask({ title: 'mine', tags: ['a'] })
   const others = await tasksClient(app, bob.accessToken).createTask({ title: 'theirs' })
+  const reader = await createToken(app, alice.accessToken, { scopes: ['tasks:read'] })
+  const writer = await createToken(app, alice.accessToken, { scopes: ['tasks:write', 'webhooks'] })
   const operations = operationsOf((await app.inject({ method: 'GET', url: '/docs/json' })).json())
   t.ok(operations.length >= 14, `${operations.length} operations`)
 
@@ -33,16 +36,19 @@ t.test(`every operation of the OpenAPI document, ${RUNS} generated requests`, as
         (select coalesce(max(updated_at), 'epoch') from tasks) as last_update,
         (select count(*) from idempotency_keys)::int as keys,
         (select count(*) from refresh_token_families where revoked_at is null)::int as live_families,
-        (select count(*) from refresh_tokens where spent_at is null)::int as live_tokens`
+        (select count(*) from refresh_tokens where spent_at is null)::int as live_tokens,
+        (select count(*) from personal_access_tokens where revoked_at is null)::int as live_personal_access_tokens`
     return JSON.stringify(row)
   }
 
-  const idValue = fc.oneof(fc.constant(own.id), fc.constant(others.id), fc.uuid(), nastyString.map(encodeQueryText))
+  const idValue = fc.oneof(fc.constant(own.id), fc.constant(others.id), fc.constant(reader.id), fc.uuid(), nastyString.map(encodeQueryText))
   const authorization = fc.oneof(
     { weight: 6, arbitrary: fc.constant(bearer(alice.accessToken)) },
     { weight: 1, arbitrary: fc.constant(bearer(bob.accessToken)) },
     { weight: 1, arbitrary: fc.constant({}) },
     { weight: 1, arbitrary: fc.constant(bearer(alice.refreshToken)) },
+    { weight: 2, arbitrary: fc.constantFrom(bearer(reader.token), bearer(writer.token)) },
+    { weight: 1, arbitrary: fc.constant(bearer(unknownToken())) },
     { weight: 1, arbitrary: headerText.map((text) => ({ authorization: text })) },
     { weight: 1, arbitrary: headerText.map((text) => bearer(text.replace(/\s/g, ''))) }
   )

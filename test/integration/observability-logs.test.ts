@@ -2,8 +2,9 @@ import { InMemorySpanExporter } from '@opentelemetry/sdk-trace-node'
 import type { InjectOptions } from 'fastify'
 import t from 'tap'
 import { buildTestApp } from '../helpers/app.js'
-import { bearer, type AuthResult } from '../helpers/auth.js'
+import { bearer, registerUser, type AuthResult } from '../helpers/auth.js'
 import { eventually } from '../helpers/jobs.js'
+import type { NewTokenBody } from '../helpers/tokens.js'
 
 const INFO = 30
 const WARN = 40
@@ -176,4 +177,39 @@ t.test('secrets are censored wherever a log call puts them: bodies, headers, err
     err: { type: 'Error', message: 'upstream refused', stack: /upstream refused/, request: { headers: { Authorization: '[redacted]' } } }
   }, 'the error is serialized, its secrets censored')
   t.match(logs.find((line) => line.msg === 'a body'), { body: { user: { email: 'a@b.io', password: '[redacted]' } } }, 'what is not secret stays')
+})
+
+t.test('personal access tokens: their requests carry userId and tokenId, creating and revoking are info events, the secret is never logged', async (t) => {
+  const { app, logs } = await buildTestApp(t, { JOBS_CONCURRENCY: '0', LOG_LEVEL: 'trace' })
+  const ada = await registerUser(app)
+  const send = (requestId: string, options: InjectOptions) =>
+    app.inject({ ...options, headers: { ...options.headers, 'x-request-id': requestId } })
+
+  const made = await send('req-token', { method: 'POST', url: '/auth/tokens', headers: bearer(ada.accessToken), payload: { name: 'logs', scopes: ['tasks:write'] } })
+  const token = made.json<NewTokenBody>()
+  t.equal((await send('req-with-token', { method: 'POST', url: '/tasks', headers: bearer(token.token), payload: { title: 'By token' } })).statusCode, 201)
+  t.equal((await send('req-scope', { method: 'GET', url: '/auth/tokens', headers: bearer(token.token) })).statusCode, 403)
+  // Where a careless client might put it: a query string, a refresh token, the header of a route that takes none.
+  await send('req-in-url', { method: 'GET', url: `/auth/me?access_token=${token.token}` })
+  await send('req-as-refresh', { method: 'POST', url: '/auth/refresh', payload: { refreshToken: token.token } })
+  await send('req-public', { method: 'GET', url: '/health/ready', headers: bearer(token.token) })
+  app.log.info({ note: `a message quoting ${token.token}`, nested: { list: [`Bearer ${token.token}`] } }, 'a careless log call')
+  t.equal((await send('req-revoke', { method: 'DELETE', url: `/auth/tokens/${token.id}`, headers: bearer(ada.accessToken) })).statusCode, 204)
+  t.equal((await send('req-revoked', { method: 'GET', url: '/tasks', headers: bearer(token.token) })).statusCode, 401)
+
+  const business = (msg: string) => logs.find((line) => line.msg === msg)
+  t.match(business('personal access token created'), { level: INFO, requestId: 'req-token', userId: ada.user.id, tokenId: token.id, scopes: ['tasks:write'] })
+  t.match(business('personal access token revoked'), { level: INFO, requestId: 'req-revoke', userId: ada.user.id, tokenId: token.id })
+  for (const requestId of ['req-with-token', 'req-scope']) {
+    const completed = logs.find((line) => line.requestId === requestId && line.msg === 'request completed')
+    t.match(completed, { userId: ada.user.id, tokenId: token.id }, `${requestId}: its lines say whose token it was, and which`)
+  }
+  t.match(business('task created'), { requestId: 'req-with-token', userId: ada.user.id, tokenId: token.id }, 'so do its business events')
+  t.match(logs.find((line) => line.requestId === 'req-in-url' && line.msg === 'incoming request'),
+    { req: { url: '/auth/me?access_token=tfp_[redacted]' } }, 'censored in a URL')
+  t.match(business('a careless log call'), { note: 'a message quoting tfp_[redacted]', nested: { list: ['Bearer tfp_[redacted]'] } }, 'and in any string')
+
+  const text = JSON.stringify(logs)
+  t.ok(logs.length > 20, `${logs.length} lines`)
+  t.notOk(text.includes(token.token.slice(4)), 'the secret is in no line')
 })

@@ -6,6 +6,7 @@ import { registerUser, type AuthResult } from '../helpers/auth.js'
 import { createTestDatabase } from '../helpers/database.js'
 import { eventually } from '../helpers/jobs.js'
 import { tasksClient } from '../helpers/tasks.js'
+import { createToken } from '../helpers/tokens.js'
 
 const DAY_MS = 86_400_000
 const HOUR_MS = 3_600_000
@@ -29,7 +30,7 @@ async function awayFromTheHour (sql: Sql): Promise<void> {
   if (left < 30_000) await sleep(left + 100)
 }
 
-t.test('the purge job removes every user\'s dead refresh-token families and expired idempotency keys, and keeps the live ones', async (t) => {
+t.test('the purge job removes every user\'s dead refresh-token families, dead personal access tokens and expired idempotency keys, and keeps the live ones', async (t) => {
   const realNow = Date.now()
   let now = realNow
   const database = await createTestDatabase(t)
@@ -42,17 +43,26 @@ t.test('the purge job removes every user\'s dead refresh-token families and expi
   at(100 * DAY_MS)
   const gone = await registerUser(app) // its login expired 70 days ago
   t.equal((await tasksClient(app, gone.accessToken).create({ title: 'Long ago' }, { 'idempotency-key': 'old' })).statusCode, 201)
+  const revokeToken = (accessToken: string, id: string) =>
+    app.inject({ method: 'DELETE', url: `/auth/tokens/${id}`, headers: { authorization: `Bearer ${accessToken}` } })
   at(10 * DAY_MS)
   const loggedOutLongAgo = await registerUser(app)
+  const revokedLongAgo = await createToken(app, loggedOutLongAgo.accessToken, { name: 'revoked 10 days ago', scopes: ['tasks:read'] })
+  t.equal((await revokeToken(loggedOutLongAgo.accessToken, revokedLongAgo.id)).statusCode, 204)
   t.equal((await logout(loggedOutLongAgo.refreshToken)).statusCode, 204)
   at(33 * DAY_MS)
   const expiredLately = await registerUser(app) // expired 3 days ago: within the grace
   t.equal((await tasksClient(app, expiredLately.accessToken).create({ title: 'A month ago' }, { 'idempotency-key': 'expired' })).statusCode, 201)
+  await createToken(app, expiredLately.accessToken, { name: 'expired 8 days ago', scopes: ['tasks:read'], expiresAt: new Date(realNow - 8 * DAY_MS).toISOString() })
+  await createToken(app, expiredLately.accessToken, { name: 'expired 6 days ago', scopes: ['tasks:read'], expiresAt: new Date(realNow - 6 * DAY_MS).toISOString() })
   at(DAY_MS)
   const loggedOutLately = await registerUser(app)
+  const revokedLately = await createToken(app, loggedOutLately.accessToken, { name: 'revoked a day ago', scopes: ['tasks:read'] })
+  t.equal((await revokeToken(loggedOutLately.accessToken, revokedLately.id)).statusCode, 204)
   t.equal((await logout(loggedOutLately.refreshToken)).statusCode, 204)
   at(2 * DAY_MS)
   const live = await registerUser(app)
+  await createToken(app, live.accessToken, { name: 'live', scopes: ['tasks:read'] })
   at(0)
   const rotated = (await refresh(live.refreshToken)).json<AuthResult>()
   t.equal((await tasksClient(app, rotated.accessToken).create({ title: 'Just now' }, { 'idempotency-key': 'fresh' })).statusCode, 201)
@@ -74,6 +84,9 @@ t.test('the purge job removes every user\'s dead refresh-token families and expi
   const keys = await app.sql<{ userId: string; key: string }[]>`select user_id, key from idempotency_keys`
   t.same(keys.map((row) => [row.userId, row.key]), [[live.user.id, 'fresh']], 'only the key still inside its 24 hours')
   t.equal((await app.sql`select 1 from tasks`).length, 3, 'tasks are not touched')
+  const personalAccessTokens = await app.sql<{ name: string }[]>`select name from personal_access_tokens order by name`
+  t.same(personalAccessTokens.map((row) => row.name), ['expired 6 days ago', 'live', 'revoked a day ago'],
+    'gone: personal access tokens revoked or expired more than 7 days ago')
 
   const reuse = await refresh(live.refreshToken)
   t.match(reuse.json().detail, /already used/, 'a spent token of a live login is still recognised as reuse')
@@ -81,8 +94,8 @@ t.test('the purge job removes every user\'s dead refresh-token families and expi
   t.match((await refresh(loggedOutLately.refreshToken)).json().detail, /revoked/, 'a token logged out yesterday is still known as revoked')
   t.match((await refresh(loggedOutLongAgo.refreshToken)).json().detail, /invalid/, 'one purged is merely unknown')
 
-  t.ok(purger.logs.some((line) => line.msg === 'purged expired refresh-token families and idempotency keys' &&
-    line.refreshTokenFamilies === 2 && line.idempotencyKeys === 2), 'the run logs what it purged')
+  t.ok(purger.logs.some((line) => line.msg === 'purged expired refresh-token families, personal access tokens and idempotency keys' &&
+    line.refreshTokenFamilies === 2 && line.personalAccessTokens === 2 && line.idempotencyKeys === 2), 'the run logs what it purged')
   const metrics = (await purger.app.inject({ method: 'GET', url: '/metrics' })).body
   t.equal(sample(metrics, 'taskforge_jobs_enqueued_total{type="purge-expired"}'), 1, 'in the metrics like every job type')
   t.equal(sample(metrics, 'taskforge_job_runs_total{type="purge-expired",outcome="succeeded"}'), 1)

@@ -4,6 +4,7 @@ import t from 'tap'
 import { buildTestApp } from '../helpers/app.js'
 import { createTestDatabase } from '../helpers/database.js'
 import { bearer, registerUser } from '../helpers/auth.js'
+import { createToken, unknownToken } from '../helpers/tokens.js'
 import { freePort } from '../helpers/smtp.js'
 import { startTcpProxy } from '../helpers/tcp-proxy.js'
 
@@ -69,6 +70,35 @@ t.test('authenticated clients are counted per user, not per address', async (t) 
   for (let i = 0; i < 5; i++) aliceAnswers.push((await list(alice.accessToken)).statusCode)
   t.same(aliceAnswers, [200, 200, 200, 200, 429])
   t.equal((await list(bob.accessToken)).statusCode, 200, 'Bob, behind the same address, still has his budget')
+})
+
+t.test('a personal access token\'s requests count against its user, like a session\'s, cached or looked up', async (t) => {
+  for (const cacheTtl of ['4000', '0']) {
+    await t.test(`PAT_CACHE_TTL_MS=${cacheTtl}`, async (t) => {
+      const { app } = await buildTestApp(t, { RATE_LIMIT_MAX: '6', AUTH_RATE_LIMIT_MAX: '100', JOBS_CONCURRENCY: '0', PAT_CACHE_TTL_MS: cacheTtl })
+      const ada = await registerUser(app)
+      const bob = await registerUser(app)
+      const [first, second, third] = [uniqueAddress(), uniqueAddress(), uniqueAddress()]
+      // Ada's budget: 1.
+      const reader = await createToken(app, ada.accessToken, { scopes: ['tasks:read'] })
+      const bobs = await createToken(app, bob.accessToken, { scopes: ['tasks:read'] })
+      const answers = []
+      for (const [address, token, method] of [
+        [first, reader.token, 'GET'], [first, reader.token, 'GET'], [second, ada.accessToken, 'GET'],
+        // Refused for its scope: counted all the same.
+        [second, reader.token, 'POST'], [third, reader.token, 'GET'], [third, reader.token, 'GET']
+      ] as const) {
+        answers.push((await app.inject({ method, url: '/tasks', ...from(address), headers: bearer(token), payload: method === 'POST' ? { title: 'x' } : undefined })).statusCode)
+      }
+      t.same(answers, [200, 200, 200, 403, 200, 429], 'one budget for the user, whatever the address or the credential')
+      t.equal((await app.inject({ method: 'GET', url: '/tasks', ...from(first), headers: bearer(bobs.token) })).statusCode, 200,
+        'Bob\'s token, from an address Ada used, has Bob\'s budget')
+      const unknown = []
+      const stranger = uniqueAddress()
+      for (let i = 0; i < 7; i++) unknown.push((await app.inject({ method: 'GET', url: '/tasks', ...from(stranger), headers: bearer(unknownToken()) })).statusCode)
+      t.same(unknown, [401, 401, 401, 401, 401, 401, 429], 'tokens nobody issued count against their address')
+    })
+  }
 })
 
 t.test('requests without a valid token count against their address, though the route refuses them', async (t) => {

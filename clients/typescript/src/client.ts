@@ -3,7 +3,8 @@ import type { paths } from './generated/openapi.js'
 import { Session, type SessionHook, type SessionTokens } from './session.js'
 import { rejectingProblems, retryingSafeRequests, type Fetch, type RetryOptions } from './transport.js'
 import type {
-  AuthResult, Credentials, NewTask, RegisterInput, Task, TaskChanges, TaskFilters, TaskListQuery, TaskPage, TaskReplacement, User
+  AuthResult, Credentials, NewPersonalAccessToken, NewTask, PersonalAccessToken, PersonalAccessTokenInput, RegisterInput, Task, TaskChanges,
+  TaskFilters, TaskListQuery, TaskPage, TaskReplacement, User
 } from './types.js'
 
 export interface TaskforgeClientOptions {
@@ -76,6 +77,8 @@ export class TaskforgeClient {
    */
   readonly api: Client<paths>
   readonly tasks: TaskCalls
+  /** Personal access tokens: only a signed-in client (a login, not a token) may make, list or revoke them. */
+  readonly tokens: TokenCalls
   readonly #session: Session
   readonly #public: Client<paths>
 
@@ -97,6 +100,7 @@ export class TaskforgeClient {
     if (options.session !== undefined) this.#session.resume(options.session)
     this.api = createClient<paths>({ ...clientOptions, fetch: this.#session.authorizing(send) })
     this.tasks = new TaskCalls(this.api)
+    this.tokens = new TokenCalls(this.api)
   }
 
   /** The login's current tokens, or null (signed out, or acting with a personal access token). */
@@ -190,6 +194,28 @@ export class TaskCalls {
 
   async delete (task: TaskTarget, { ifMatch, ...options }: WriteOptions = {}): Promise<void> {
     await this.api.DELETE('/tasks/{id}', { params: writeParams(task, ifMatch), ...options })
+  }
+}
+
+/** POST, GET and DELETE on /auth/tokens. */
+export class TokenCalls {
+  constructor (private readonly api: Client<paths>) {}
+
+  /** Makes a token; its secret (`token`) is in this answer only. */
+  async create (input: PersonalAccessTokenInput, options: CallOptions = {}): Promise<NewPersonalAccessToken> {
+    const { data } = await this.api.POST('/auth/tokens', { body: input, ...options })
+    return present(data)
+  }
+
+  /** Your tokens that still work, newest first, without their secrets. */
+  async list (options: CallOptions = {}): Promise<PersonalAccessToken[]> {
+    const { data } = await this.api.GET('/auth/tokens', { ...options })
+    return present(data).items
+  }
+
+  /** Revokes a token (its id, or the token as made or listed): it stops working at once. */
+  async revoke (token: string | Pick<PersonalAccessToken, 'id'>, options: CallOptions = {}): Promise<void> {
+    await this.api.DELETE('/auth/tokens/{id}', { params: { path: { id: typeof token === 'string' ? token : token.id } }, ...options })
   }
 }
 

@@ -29,3 +29,11 @@ export type TaskPage = JsonAnswer<paths['/tasks']['get'], 200>
 export type TaskListQuery = NonNullable<paths['/tasks']['get']['parameters']['query']>
 /** The filters and sort of GET /tasks: its query without the cursor, which the iterator keeps. */
 export type TaskFilters = Omit<TaskListQuery, 'cursor'>
+
+/** A personal access token as GET /auth/tokens lists it: never its secret. */
+export type PersonalAccessToken = JsonAnswer<paths['/auth/tokens']['get'], 200>['items'][number]
+/** POST /auth/tokens's answer: a PersonalAccessToken and, this once, its secret (`token`). */
+export type NewPersonalAccessToken = JsonAnswer<paths['/auth/tokens']['post'], 201>
+/** POST /auth/tokens: name, scopes, and expiresAt (or none, to live until revoked). */
+export type PersonalAccessTokenInput = JsonBody<paths['/auth/tokens']['post']>
+export type TokenScope = PersonalAccessToken['scopes'][number]

@@ -534,6 +534,50 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/auth/tokens": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List your personal access tokens
+         * @description The tokens that still work (neither revoked nor expired), newest first, without their secrets. `lastUsedAt` is kept to within a minute. Needs a session's access token.
+         */
+        get: operations["listPersonalAccessTokens"];
+        put?: never;
+        /**
+         * Make a personal access token
+         * @description A long-lived token for scripts and integrations, limited to `scopes` (tasks:write implies tasks:read), until `expiresAt` (at most a year ahead) or, without it, until revoked. The answer carries the secret, `token`, this once: only a hash of it is kept. Needs a session's access token; a personal access token gets 403.
+         */
+        post: operations["createPersonalAccessToken"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/auth/tokens/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /**
+         * Revoke a personal access token
+         * @description The token stops working at once (on every instance within 5 seconds). Another user's token, a revoked or expired one and a malformed id are all 404. Needs a session's access token.
+         */
+        delete: operations["revokePersonalAccessToken"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/tasks": {
         parameters: {
             query?: never;
@@ -1121,6 +1165,59 @@ export interface components {
             /** @description Lifetime of the access token in seconds */
             expiresIn: number;
         };
+        /**
+         * Token
+         * @example {
+         *       "id": "6f1c7b8e-2a4d-4a8e-9a51-0c3e5b7d9f21",
+         *       "name": "CI: nightly export",
+         *       "scopes": [
+         *         "tasks:read"
+         *       ],
+         *       "createdAt": "2026-11-24T14:00:00.000Z",
+         *       "expiresAt": "2027-05-24T00:00:00.000Z",
+         *       "lastUsedAt": null
+         *     }
+         */
+        Token: {
+            /** Format: uuid */
+            id: string;
+            name: string;
+            scopes: ("tasks:read" | "tasks:write" | "webhooks")[];
+            /** Format: date-time */
+            createdAt: string;
+            /** @description null: lives until revoked */
+            expiresAt: string | null;
+            /** @description null: never used */
+            lastUsedAt: string | null;
+        };
+        /**
+         * NewToken
+         * @example {
+         *       "id": "6f1c7b8e-2a4d-4a8e-9a51-0c3e5b7d9f21",
+         *       "name": "CI: nightly export",
+         *       "scopes": [
+         *         "tasks:read"
+         *       ],
+         *       "createdAt": "2026-11-24T14:00:00.000Z",
+         *       "expiresAt": "2027-05-24T00:00:00.000Z",
+         *       "lastUsedAt": null,
+         *       "token": "tfp_3q2-7wEXAMPLEonlyN0tAr3alT0kenXXXXXXXXXXXXX"
+         *     }
+         */
+        NewToken: {
+            /** Format: uuid */
+            id: string;
+            name: string;
+            scopes: ("tasks:read" | "tasks:write" | "webhooks")[];
+            /** Format: date-time */
+            createdAt: string;
+            /** @description null: lives until revoked */
+            expiresAt: string | null;
+            /** @description null: never used */
+            lastUsedAt: string | null;
+            /** @description The secret, shown this once and never again: send it as `Authorization: Bearer tfp_…`. Only a hash of it is stored. */
+            token: string;
+        };
         /** Task */
         Task: {
             /** Format: uuid */
@@ -1149,4 +1246,191 @@ export interface components {
     pathItems: never;
 }
 export type $defs = Record<string, never>;
-export type operations = Record<string, never>;
+export interface operations {
+    listPersonalAccessTokens: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @description The live tokens (neither revoked nor expired), newest first */
+                        items: components["schemas"]["Token"][];
+                    };
+                };
+            };
+            /** @description Missing, invalid or expired credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The credential does not cover this route (insufficient_scope): a personal access token here */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    createPersonalAccessToken: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "name": "CI: nightly export",
+                 *       "scopes": [
+                 *         "tasks:read"
+                 *       ],
+                 *       "expiresAt": "2027-05-24T00:00:00.000Z"
+                 *     }
+                 */
+                "application/json": {
+                    /** @description 1 to 100 characters, not blank: what the token is for */
+                    name: string;
+                    /** @description A non-empty set of scopes: what the token may do */
+                    scopes: ("tasks:read" | "tasks:write" | "webhooks")[];
+                    /**
+                     * Format: date-time
+                     * @description RFC 3339, in the future and at most a year ahead; leave it out for a token that lives until revoked
+                     */
+                    expiresAt?: string;
+                };
+            };
+        };
+        responses: {
+            /** @description Default Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["NewToken"];
+                };
+            };
+            /** @description The request is invalid */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing, invalid or expired credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The credential does not cover this route (insufficient_scope): a personal access token here */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    revokePersonalAccessToken: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The token id (a UUID) */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description No content */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Missing, invalid or expired credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The credential does not cover this route (insufficient_scope): a personal access token here */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No such token among yours */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+}
