@@ -162,7 +162,8 @@ export class JobWorker<C extends JobCatalog> {
     const started = performance.now()
     const stopWatching = this.watchRun(job, abort, definition, log)
     try {
-      const recorded = await context.with(runContext, () => runInLogScope({ log, traceContext }, () => this.runHandler(job, definition, abort)))
+      const recorded = await context.with(runContext, () =>
+        runInLogScope({ log, traceContext }, () => this.runHandler(job, definition, abort)))
       if (!recorded) { // the flush failed and logged it; the job stays running until its lease expires, then runs again
         span?.setAttribute('taskforge.job.outcome', 'unrecorded')
         return
