@@ -73,8 +73,11 @@ export type ResponseHeaderName = keyof typeof RESPONSE_HEADERS
 const RATE_LIMIT_HEADERS: ResponseHeaderName[] = [
   'RateLimit-Limit', 'RateLimit-Remaining', 'RateLimit-Reset', 'X-RateLimit-Limit', 'X-RateLimit-Remaining', 'X-RateLimit-Reset'
 ]
-/** Answered by plugins/availability.ts's hooks, which run before the rate limits count: no RateLimit headers. */
-const BEFORE_RATE_LIMITS = new Set<ProblemType>([problems.shuttingDown, problems.overloaded])
+/**
+ * Answered before the rate limits count, so without RateLimit headers: by the router (a URL it cannot
+ * decode, a path parameter too long) or by plugins/availability.ts's hooks, which run before them.
+ */
+const BEFORE_RATE_LIMITS = new Set<ProblemType>([problems.badUrl, problems.uriTooLong, problems.shuttingDown, problems.overloaded])
 /** Answers that say when to come back (plugins/errors.ts adds Retry-After to every 5xx it maps, the rate limits to 429). */
 const WITH_RETRY_AFTER = new Set<ProblemType>([
   problems.tooManyRequests, problems.serviceUnavailable, problems.timeout, problems.overloaded, problems.shuttingDown
