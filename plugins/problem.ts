@@ -15,7 +15,21 @@ export const ProblemSchema = Type.Object({
   instance: Type.Optional(Type.String()),
   requestId: Type.Optional(Type.String()),
   errors: Type.Optional(Type.Array(Type.Object({ path: Type.String(), message: Type.String() })))
-}, { $id: 'Problem', title: 'Problem', additionalProperties: true })
+}, {
+  $id: 'Problem',
+  title: 'Problem',
+  description: 'RFC 9457 problem details: `type`, `title` and `status` always, `errors` only for a validation error',
+  additionalProperties: true,
+  examples: [{
+    type: 'https://taskforge.dev/problems/validation-error',
+    title: 'Request validation failed',
+    status: 400,
+    detail: 'body/title must NOT have fewer than 1 characters',
+    instance: '/tasks',
+    requestId: 'req-1f',
+    errors: [{ path: '/body/title', message: 'must NOT have fewer than 1 characters' }]
+  }]
+})
 export type Problem = Static<typeof ProblemSchema>
 
 /** A kind of problem: its status, the last segment of its type URI, its title, and when it happens (for the docs). */

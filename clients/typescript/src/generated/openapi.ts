@@ -244,7 +244,24 @@ export interface paths {
 export type webhooks = Record<string, never>;
 export interface components {
     schemas: {
-        /** Problem */
+        /**
+         * Problem
+         * @description RFC 9457 problem details: `type`, `title` and `status` always, `errors` only for a validation error
+         * @example {
+         *       "type": "https://taskforge.dev/problems/validation-error",
+         *       "title": "Request validation failed",
+         *       "status": 400,
+         *       "detail": "body/title must NOT have fewer than 1 characters",
+         *       "instance": "/tasks",
+         *       "requestId": "req-1f",
+         *       "errors": [
+         *         {
+         *           "path": "/body/title",
+         *           "message": "must NOT have fewer than 1 characters"
+         *         }
+         *       ]
+         *     }
+         */
         Problem: {
             /** Format: uri */
             type: string;
