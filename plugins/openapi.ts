@@ -49,7 +49,11 @@ export const RESPONSE_HEADERS = {
   'X-RateLimit-Remaining': { description: 'The older name of RateLimit-Remaining, same value', required: true, schema: integer },
   'X-RateLimit-Reset': { description: 'The older name of RateLimit-Reset, same value', required: true, schema: integer },
   'Retry-After': { description: 'Seconds to wait before trying again', required: true, schema: { type: 'integer', minimum: 1 } },
-  'WWW-Authenticate': { description: 'How to authenticate: `Bearer`', required: true, schema: text },
+  'WWW-Authenticate': {
+    description: 'How to authenticate: `Bearer` (on a 403, `Bearer error="insufficient_scope", scope="<needed scope>"`)',
+    required: true,
+    schema: text
+  },
   ETag: {
     description: 'The task\'s version as a strong entity tag, `"<version>"`: send it as If-Match to write only that version',
     required: true,
@@ -186,6 +190,8 @@ function sharedHeaders (status: number, types: ProblemType[], noStoreRoute: bool
   if (status === 429 || (retryAfter.length > 0 && retryAfter.length === types.length)) headers['Retry-After'] = headerReference('Retry-After')
   else if (retryAfter.length > 0 || status === 503) headers['Retry-After'] = optionalHeader('Retry-After')
   if (status === 401) headers['WWW-Authenticate'] = headerReference('WWW-Authenticate')
+  // API.md: a token outside its scopes gets 403 with `WWW-Authenticate: Bearer error="insufficient_scope", …`.
+  if (status === 403) headers['WWW-Authenticate'] = optionalHeader('WWW-Authenticate')
   if (noStoreRoute) headers['Cache-Control'] = headerReference('Cache-Control')
   return headers
 }

@@ -29,14 +29,19 @@ t.test('a new route gets its tag, bearer security and the shared answers and hea
         operationId: 'rotateWebhookSecret',
         summary: 'Rotate',
         params: { type: 'object', properties: { id: { type: 'string', description: 'The webhook id' } } },
-        response: { 200: { type: 'object', description: 'Rotated' }, 404: problemResponse('No such webhook of yours', problems.notFound) }
+        response: {
+          200: { type: 'object', description: 'Rotated' },
+          403: problemResponse('The token lacks the webhooks scope'),
+          404: problemResponse('No such webhook of yours', problems.notFound)
+        }
       }
     }, async () => ({}))
   })
   const operation = document.paths?.['/webhooks/{id}/rotate-secret']?.post
   t.same(operation?.tags, ['webhooks'], 'tagged by its first path segment')
   t.same(operation?.security, [{ bearerAuth: [] }], 'secured with the bearer scheme unless it says security: []')
-  t.same(Object.keys(operation?.responses ?? {}), ['200', '400', '401', '404', '413', '414', '415', '429', '500', '503'])
+  t.same(Object.keys(operation?.responses ?? {}), ['200', '400', '401', '403', '404', '413', '414', '415', '429', '500', '503'])
+  t.match(responseOf(operation, 403).headers?.['WWW-Authenticate'], { required: false }, 'a 403 may say which scope is missing')
   t.same(responseOf(operation, 401), { $ref: '#/components/responses/Unauthorized' }, 'shared answers by reference')
   t.match(responseOf(operation, 400).content?.['application/problem+json']?.examples, { 'malformed-json': {}, 'bad-url': {} })
   t.match(responseOf(operation, 404).content?.['application/problem+json']?.examples, { 'not-found': { value: { status: 404 } } })

@@ -621,7 +621,7 @@ export interface components {
         "X-RateLimit-Reset": number;
         /** @description Seconds to wait before trying again */
         "Retry-After": number;
-        /** @description How to authenticate: `Bearer` */
+        /** @description How to authenticate: `Bearer` (on a 403, `Bearer error="insufficient_scope", scope="<needed scope>"`) */
         "WWW-Authenticate": string;
         /** @description The task's version as a strong entity tag, `"<version>"`: send it as If-Match to write only that version */
         ETag: string;
