@@ -179,8 +179,29 @@ export function parseDurationSeconds (value: string): number {
   return Number(value)
 }
 
+/** What the checks of loadConfig find beside the values: reasons to refuse the environment, and things worth a log line. */
+interface Findings {
+  problems: string[]
+  warnings: string[]
+}
+
 /** Reads and checks the environment once; throws ConfigError naming every bad variable. */
 export function loadConfig (source: NodeJS.ProcessEnv = process.env): Config {
+  const env = readEnvironment(source)
+  const findings: Findings = { problems: [], warnings: [] }
+  const tokenLifetimes = checkTokenLifetimes(env, findings)
+  checkDatabaseUrls(env, findings)
+  checkArgon2(env, findings)
+  const shutdown = shutdownSettings(env, findings)
+  const jwtSecret = jwtSecretOf(env, findings)
+  const metrics = metricsSettings(env, findings)
+  checkTrustProxy(env, findings)
+  if (findings.problems.length > 0 || jwtSecret === undefined) throw new ConfigError(findings.problems)
+  return assembleConfig(env, { ...tokenLifetimes, jwtSecret, shutdown, metrics, warnings: findings.warnings })
+}
+
+/** The variables taskforge knows, defaulted and converted, or a ConfigError naming each one that does not fit its schema. */
+function readEnvironment (source: NodeJS.ProcessEnv): Environment {
   const known = Object.keys(EnvironmentSchema.properties)
   // Empty strings mean "unset", as in most .env conventions.
   const raw = Object.fromEntries(known.flatMap((key) => {
@@ -194,23 +215,32 @@ export function loadConfig (source: NodeJS.ProcessEnv = process.env): Config {
     return `${name}: ${describeExpectation(error.schema, error.message)} (got ${JSON.stringify(shownValue(name, raw[name]))})`
   })
   if (problems.length > 0) throw new ConfigError(dedupe(problems))
-  const env = candidate as Environment
+  return candidate as Environment
+}
 
-  const warnings: string[] = []
+function checkTokenLifetimes (env: Environment, { problems }: Findings) {
   const accessTokenTtlSeconds = parseDurationSeconds(env.ACCESS_TOKEN_TTL)
   const refreshTokenTtlSeconds = parseDurationSeconds(env.REFRESH_TOKEN_TTL)
   if (accessTokenTtlSeconds < 1) problems.push('ACCESS_TOKEN_TTL: must be at least 1 second')
   if (refreshTokenTtlSeconds <= accessTokenTtlSeconds) problems.push('REFRESH_TOKEN_TTL: must be longer than ACCESS_TOKEN_TTL')
   const refreshTokenMaxAgeSeconds = parseDurationSeconds(env.REFRESH_TOKEN_MAX_AGE)
   if (refreshTokenMaxAgeSeconds < refreshTokenTtlSeconds) problems.push('REFRESH_TOKEN_MAX_AGE: must be at least REFRESH_TOKEN_TTL')
+  return { accessTokenTtlSeconds, refreshTokenTtlSeconds, refreshTokenMaxAgeSeconds }
+}
+
+function checkDatabaseUrls (env: Environment, { problems }: Findings): void {
   if (env.DATABASE_URL !== undefined && env.DB_URL !== undefined && env.DATABASE_URL !== env.DB_URL) {
     problems.push('DB_URL: is an alias of DATABASE_URL; set one of them, not two different values')
   }
+}
 
+function checkArgon2 (env: Environment, { problems }: Findings): void {
   if (env.NODE_ENV === 'production' && (env.ARGON2_MEMORY_KIB < OWASP_ARGON2_MEMORY_KIB || env.ARGON2_TIME_COST < OWASP_ARGON2_TIME_COST)) {
     problems.push(`ARGON2_MEMORY_KIB, ARGON2_TIME_COST: below OWASP's minimum for argon2id (${OWASP_ARGON2_MEMORY_KIB} KiB, ${OWASP_ARGON2_TIME_COST} passes) in production`)
   }
+}
 
+function shutdownSettings (env: Environment, { problems }: Findings): Config['shutdown'] {
   const shutdownDefaults = env.NODE_ENV === 'production' ? SHUTDOWN_DEFAULTS.production : SHUTDOWN_DEFAULTS.other
   const shutdown = {
     delayMs: env.SHUTDOWN_DELAY_MS ?? shutdownDefaults.delayMs,
@@ -219,52 +249,63 @@ export function loadConfig (source: NodeJS.ProcessEnv = process.env): Config {
   if (shutdown.delayMs >= shutdown.timeoutMs) {
     problems.push(`SHUTDOWN_DELAY_MS: must be shorter than SHUTDOWN_TIMEOUT_MS (${shutdown.delayMs} ms, ${shutdown.timeoutMs} ms), or the forced exit comes before the server has closed`)
   }
+  return shutdown
+}
 
-  let jwtSecret = env.JWT_SECRET
+/** The secret access tokens are signed with: JWT_SECRET, or outside production a random one when it is missing or short. */
+function jwtSecretOf (env: Environment, { problems, warnings }: Findings): string | undefined {
+  const jwtSecret = env.JWT_SECRET
   if (jwtSecret === undefined || jwtSecret.length < MIN_SECRET_LENGTH) {
     if (env.NODE_ENV === 'production') {
       problems.push(`JWT_SECRET: must be set to at least ${MIN_SECRET_LENGTH} characters in production (e.g. \`openssl rand -base64 48\`)`)
-    } else {
-      jwtSecret = randomBytes(48).toString('base64url')
-      warnings.push(`JWT_SECRET is ${env.JWT_SECRET === undefined ? 'not set' : 'too short'}: using a random one for this process; tokens will not survive a restart`)
+      return undefined
     }
-  } else {
-    const weakness = secretWeakness(jwtSecret)
-    if (weakness !== undefined && env.NODE_ENV === 'production') problems.push(`JWT_SECRET: ${weakness}; production needs a secret of your own: ${MAKE_A_SECRET}`)
-    else if (weakness !== undefined) warnings.push(`JWT_SECRET ${weakness}: production would refuse it (${MAKE_A_SECRET})`)
+    warnings.push(`JWT_SECRET is ${env.JWT_SECRET === undefined ? 'not set' : 'too short'}: using a random one for this process; tokens will not survive a restart`)
+    return randomBytes(48).toString('base64url')
   }
+  const weakness = secretWeakness(jwtSecret)
+  if (weakness !== undefined && env.NODE_ENV === 'production') problems.push(`JWT_SECRET: ${weakness}; production needs a secret of your own: ${MAKE_A_SECRET}`)
+  else if (weakness !== undefined) warnings.push(`JWT_SECRET ${weakness}: production would refuse it (${MAKE_A_SECRET})`)
+  return jwtSecret
+}
 
-  const metricsListener = env.METRICS_PORT === undefined ? undefined : { host: env.METRICS_HOST, port: env.METRICS_PORT }
-  if (metricsListener !== undefined && metricsListener.port !== 0 && metricsListener.port === env.PORT) {
+function metricsSettings (env: Environment, { problems, warnings }: Findings): Config['observability']['metrics'] {
+  const listener = env.METRICS_PORT === undefined ? undefined : { host: env.METRICS_HOST, port: env.METRICS_PORT }
+  if (listener !== undefined && listener.port !== 0 && listener.port === env.PORT) {
     problems.push('METRICS_PORT: must differ from PORT (the metrics listener is a server of its own)')
   }
   // Its counts (sign-ups, failed logins) and its query per scrape are not for anyone who asks:
   // in production the public listener wants the token.
-  const metricsOnPublicListener = env.METRICS_ENABLED && metricsListener === undefined && (env.NODE_ENV !== 'production' || env.METRICS_TOKEN !== undefined)
-  if (env.METRICS_ENABLED && metricsListener === undefined && !metricsOnPublicListener) {
+  const onPublicListener = env.METRICS_ENABLED && listener === undefined && (env.NODE_ENV !== 'production' || env.METRICS_TOKEN !== undefined)
+  if (env.METRICS_ENABLED && listener === undefined && !onPublicListener) {
     warnings.push('GET /metrics is not served: in production set METRICS_TOKEN (scrapers send Authorization: Bearer <token>) or METRICS_PORT (a listener of its own, on METRICS_HOST, 127.0.0.1 by default); METRICS_ENABLED=false if you want no metrics')
   }
+  return { enabled: env.METRICS_ENABLED, token: env.METRICS_TOKEN, onPublicListener, listener: env.METRICS_ENABLED ? listener : undefined }
+}
 
+function checkTrustProxy (env: Environment, { problems, warnings }: Findings): void {
   problems.push(...trustProxyProblems(env.TRUST_PROXY))
   if (env.TRUST_PROXY === 'true') {
     const advice = 'set the number of proxies in front of the app (TRUST_PROXY=1 behind one load balancer) or their addresses/CIDRs (e.g. TRUST_PROXY=10.0.0.0/8)'
     if (env.NODE_ENV === 'production') problems.push(`TRUST_PROXY: true believes any X-Forwarded-For, so a client could choose its own address and rate-limit budget; in production ${advice}`)
     else warnings.push(`TRUST_PROXY=true believes any X-Forwarded-For, so a client can choose its own address and rate-limit budget; production refuses it: ${advice}`)
   }
-  if (problems.length > 0 || jwtSecret === undefined) throw new ConfigError(problems)
+}
 
+/** What the checks worked out, beside the variables read as they are. */
+interface Derived extends Pick<Config, 'shutdown' | 'warnings'>,
+  Pick<Config['auth'], 'jwtSecret' | 'accessTokenTtlSeconds' | 'refreshTokenTtlSeconds' | 'refreshTokenMaxAgeSeconds'> {
+  metrics: Config['observability']['metrics']
+}
+
+function assembleConfig (env: Environment, derived: Derived): Config {
   return {
     env: env.NODE_ENV,
     host: env.HOST,
     port: env.PORT,
     logLevel: env.LOG_LEVEL,
     observability: {
-      metrics: {
-        enabled: env.METRICS_ENABLED,
-        token: env.METRICS_TOKEN,
-        onPublicListener: metricsOnPublicListener,
-        listener: env.METRICS_ENABLED ? metricsListener : undefined
-      },
+      metrics: derived.metrics,
       tracing: { endpoint: env.OTEL_EXPORTER_OTLP_ENDPOINT, serviceName: env.OTEL_SERVICE_NAME }
     },
     database: {
@@ -275,10 +316,10 @@ export function loadConfig (source: NodeJS.ProcessEnv = process.env): Config {
       statementTimeoutMs: env.DB_STATEMENT_TIMEOUT_MS
     },
     auth: {
-      jwtSecret,
-      accessTokenTtlSeconds,
-      refreshTokenTtlSeconds,
-      refreshTokenMaxAgeSeconds,
+      jwtSecret: derived.jwtSecret,
+      accessTokenTtlSeconds: derived.accessTokenTtlSeconds,
+      refreshTokenTtlSeconds: derived.refreshTokenTtlSeconds,
+      refreshTokenMaxAgeSeconds: derived.refreshTokenMaxAgeSeconds,
       personalAccessTokenCacheTtlMs: env.PAT_CACHE_TTL_MS,
       argon2: { memoryCost: env.ARGON2_MEMORY_KIB, timeCost: env.ARGON2_TIME_COST, parallelism: env.ARGON2_PARALLELISM }
     },
@@ -296,10 +337,10 @@ export function loadConfig (source: NodeJS.ProcessEnv = process.env): Config {
     bodyLimit: env.BODY_LIMIT,
     rateLimit: { max: env.RATE_LIMIT_MAX, authMax: env.AUTH_RATE_LIMIT_MAX, loginFailuresMax: env.LOGIN_FAILURES_MAX },
     trustProxy: parseTrustProxy(env.TRUST_PROXY),
-    shutdown,
+    shutdown: derived.shutdown,
     keepAliveTimeoutMs: env.KEEP_ALIVE_TIMEOUT_MS,
     maxEventLoopDelayMs: env.MAX_EVENT_LOOP_DELAY_MS,
-    warnings
+    warnings: derived.warnings
   }
 }
 

@@ -277,7 +277,8 @@ export default fp<AuthPluginOptions>(async (app, { clock = systemClock }) => {
     const scope: unknown = route.config?.scope
     const onRequest = route.onRequest === undefined ? [] : [route.onRequest].flat()
     if (scope === undefined) {
-      if (onRequest.includes(authenticate) || route.schema?.security !== undefined) {
+      // `security: []` says a route is public (the OpenAPI document's way); any other security needs a scope.
+      if (onRequest.includes(authenticate) || (route.schema?.security ?? []).length > 0) {
         throw new Error(`${routeName(route)} authenticates but declares no scope: add config: { scope } (one of ${ROUTE_SCOPES.join(', ')})`)
       }
       return

@@ -3,7 +3,7 @@ import { Server as NetServer, type Socket } from 'node:net'
 import { setTimeout as sleep } from 'node:timers/promises'
 import underPressure from '@fastify/under-pressure'
 import fp from 'fastify-plugin'
-import { sendProblem } from './problem.js'
+import { problems, sendProblem } from './problem.js'
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -90,7 +90,7 @@ export default fp(async (app) => {
       return
     }
     reply.header('Connection', 'close').header('Retry-After', String(SHUTTING_DOWN_RETRY_AFTER_S))
-    sendProblem(request, reply, { status: 503, slug: 'shutting-down', title: 'Shutting down', detail: 'This instance is shutting down; retry, another one will answer' })
+    sendProblem(request, reply, { ...problems.shuttingDown, detail: 'This instance is shutting down; retry, another one will answer' })
   })
 
   // How long a connection with no request in flight must have been quiet before shutdown closes it. Closing a
@@ -201,7 +201,7 @@ export default fp(async (app) => {
       pressureHandler: (request, reply, type, value) => {
         request.log.warn({ pressure: type, value }, 'shedding load: the process is overloaded')
         reply.header('Retry-After', '5')
-        sendProblem(request, reply, { status: 503, slug: 'overloaded', title: 'Service overloaded', detail: 'The server is overloaded; retry in a few seconds' })
+        sendProblem(request, reply, { ...problems.overloaded, detail: 'The server is overloaded; retry in a few seconds' })
       }
     })
   }

@@ -2,27 +2,8 @@ import swagger from '@fastify/swagger'
 import swaggerUi from '@fastify/swagger-ui'
 import fp from 'fastify-plugin'
 import { SECURITY_SCHEMES } from './auth.js'
-import { PROBLEM_MEDIA_TYPE } from './problem.js'
+import { completeDocument, markRouteFacts, SERVERS } from './openapi.js'
 import { PAGE_SECURITY_HEADERS } from './security.js'
-
-interface OpenApiResponse { content?: Record<string, unknown> }
-type OpenApiPaths = Record<string, Record<string, { responses?: Record<string, OpenApiResponse> } | undefined> | undefined>
-
-/** Error answers are sent as application/problem+json; route schemas cannot say so, the document can. */
-function describeProblemsAsProblemJson<T extends { paths?: object }> (document: T): T {
-  // The OpenAPI typings differ per version; this walk only needs their common shape.
-  const paths = (document.paths ?? {}) as OpenApiPaths
-  for (const operations of Object.values(paths)) {
-    for (const operation of Object.values(operations ?? {})) {
-      if (operation === undefined) continue
-      for (const [status, response] of Object.entries(operation.responses ?? {})) {
-        const json = response.content?.['application/json']
-        if (Number(status) >= 400 && json !== undefined) response.content = { [PROBLEM_MEDIA_TYPE]: json }
-      }
-    }
-  }
-  return document
-}
 
 // Swagger UI draws its own logo (an inline SVG with a <style>) before @fastify/swagger-ui swaps in its own.
 export const SWAGGER_LOGO_STYLE_HASH = "'sha256-RL3ie0nH+Lzz2YNqQN83mnU0J1ot4QL7b99vMdIX99w='"
@@ -49,8 +30,11 @@ export default fp(async (app) => {
       info: {
         title: 'taskforge',
         version: '1.0.0',
-        description: 'A task-manager HTTP API: accounts with rotating refresh tokens, per-user tasks with cursor paging, ETags and idempotent create. Errors are RFC 9457 problem details.'
+        description: 'A task-manager HTTP API: accounts with rotating refresh tokens, per-user tasks with cursor paging, ' +
+          'ETags and idempotent create. Errors are RFC 9457 problem details (application/problem+json). Every answer carries ' +
+          'X-Request-Id and the rate-limit headers; 429 and 503 answers say when to retry (Retry-After).'
       },
+      servers: SERVERS,
       tags: [
         { name: 'auth', description: 'Accounts and tokens: short-lived JWT access tokens, rotating refresh tokens, personal access tokens with scopes' },
         { name: 'tasks', description: 'Your tasks: cursor paging, filters, ETags and If-Match, idempotent create' },
@@ -61,9 +45,9 @@ export default fp(async (app) => {
         securitySchemes: SECURITY_SCHEMES
       }
     },
-    transformObject: (documents) => 'openapiObject' in documents
-      ? describeProblemsAsProblemJson(documents.openapiObject)
-      : documents.swaggerObject,
+    // Each route's own parts come from its schema; the parts all routes share are added to the document (plugins/openapi.ts).
+    transform: markRouteFacts,
+    transformObject: (documents) => 'openapiObject' in documents ? completeDocument(documents.openapiObject) : documents.swaggerObject,
     refResolver: {
       // Shared schemas keep their own names ("Problem") in components.schemas.
       buildLocalReference: (json, _baseUri, _fragment, index) => typeof json.$id === 'string' ? json.$id : `def-${index}`

@@ -6,28 +6,28 @@ import fp from 'fastify-plugin'
 import { toDomainError } from '../db/errors.js'
 import { DomainError, InsufficientScopeError, InvalidFieldError, type DomainErrorKind } from '../errors.js'
 import { STORABLE_TEXT_MESSAGE, STORABLE_TEXT_PATTERN } from '../schemas.js'
-import { rawProblemResponse, sendProblem, type ProblemInit } from './problem.js'
+import { problems, rawProblemResponse, sendProblem, type ProblemInit, type ProblemType } from './problem.js'
 import { API_SECURITY_HEADERS } from './security.js'
 
-const DOMAIN_PROBLEMS: Record<DomainErrorKind, { status: number; slug: string; title: string }> = {
-  'bad-request': { status: 400, slug: 'bad-request', title: 'Bad request' },
-  unauthorized: { status: 401, slug: 'unauthorized', title: 'Unauthorized' },
-  'insufficient-scope': { status: 403, slug: 'insufficient-scope', title: 'Insufficient scope' },
-  'not-found': { status: 404, slug: 'not-found', title: 'Not found' },
-  conflict: { status: 409, slug: 'conflict', title: 'Conflict' },
-  'precondition-failed': { status: 412, slug: 'precondition-failed', title: 'Precondition failed' },
-  unprocessable: { status: 422, slug: 'unprocessable-content', title: 'Unprocessable content' },
-  'rate-limited': { status: 429, slug: 'too-many-requests', title: 'Too many requests' },
-  unavailable: { status: 503, slug: 'service-unavailable', title: 'Service unavailable' }
+const DOMAIN_PROBLEMS: Record<DomainErrorKind, ProblemType> = {
+  'bad-request': problems.badRequest,
+  unauthorized: problems.unauthorized,
+  'insufficient-scope': problems.insufficientScope,
+  'not-found': problems.notFound,
+  conflict: problems.conflict,
+  'precondition-failed': problems.preconditionFailed,
+  unprocessable: problems.unprocessableContent,
+  'rate-limited': problems.tooManyRequests,
+  unavailable: problems.serviceUnavailable
 }
 
 // Fastify's own client errors, by code, with a type a client can switch on.
-const FASTIFY_PROBLEMS: Record<string, { slug: string; title: string }> = {
-  FST_ERR_CTP_INVALID_MEDIA_TYPE: { slug: 'unsupported-media-type', title: 'Unsupported media type' },
-  FST_ERR_CTP_BODY_TOO_LARGE: { slug: 'payload-too-large', title: 'Request body too large' },
-  FST_ERR_CTP_INVALID_JSON_BODY: { slug: 'malformed-json', title: 'Malformed JSON body' },
-  FST_ERR_CTP_EMPTY_JSON_BODY: { slug: 'malformed-json', title: 'Malformed JSON body' },
-  FST_ERR_CTP_INVALID_CONTENT_LENGTH: { slug: 'bad-request', title: 'Bad request' }
+const FASTIFY_PROBLEMS: Record<string, ProblemType> = {
+  FST_ERR_CTP_INVALID_MEDIA_TYPE: problems.unsupportedMediaType,
+  FST_ERR_CTP_BODY_TOO_LARGE: problems.payloadTooLarge,
+  FST_ERR_CTP_INVALID_JSON_BODY: problems.malformedJson,
+  FST_ERR_CTP_EMPTY_JSON_BODY: problems.malformedJson,
+  FST_ERR_CTP_INVALID_CONTENT_LENGTH: problems.badRequest
 }
 
 type ValidationIssue = NonNullable<FastifyError['validation']>[number]
@@ -50,9 +50,7 @@ function validationProblem (error: FastifyError): ProblemInit {
   const context = error.validationContext ?? 'body'
   const issues = error.validation ?? []
   return {
-    status: 400,
-    slug: 'validation-error',
-    title: 'Request validation failed',
+    ...problems.validationError,
     // Fastify's own wording ("body/title must …"), with our messages.
     detail: issues.length === 0 ? error.message : issues.map((issue) => `${context}${issue.instancePath} ${issueMessage(issue)}`).join(', '),
     errors: issues.map((issue) => ({
@@ -72,26 +70,23 @@ function describeError (error: unknown): ProblemInit | undefined {
   // A rule of one body field that a service checks: the same problem as the schema's own checks.
   if (error instanceof InvalidFieldError) {
     return {
-      status: 400,
-      slug: 'validation-error',
-      title: 'Request validation failed',
+      ...problems.validationError,
       detail: `body/${error.field} ${error.rule}`,
       errors: [{ path: `/body/${error.field}`, message: error.rule }]
     }
   }
   if (error instanceof DomainError) {
-    const problem = DOMAIN_PROBLEMS[error.kind]
-    return { ...problem, detail: error.message }
+    return { ...DOMAIN_PROBLEMS[error.kind], detail: error.message }
   }
   if (error instanceof Error && (error as FastifyError).code === 'FST_ERR_HANDLER_TIMEOUT') {
-    return { status: 503, slug: 'timeout', title: 'Request timed out', detail: 'The request was not answered in time; retry in a few seconds' }
+    return { ...problems.timeout, detail: 'The request was not answered in time; retry in a few seconds' }
   }
   if (isFastifyClientError(error)) {
     if (error.validation !== undefined) return validationProblem(error)
     const status = error.statusCode ?? 400
     const known = FASTIFY_PROBLEMS[error.code] ??
       (error instanceof SyntaxError ? FASTIFY_PROBLEMS.FST_ERR_CTP_INVALID_JSON_BODY : undefined)
-    return { status, ...known, detail: error.message }
+    return { ...known, status, detail: error.message }
   }
   return undefined
 }
@@ -102,9 +97,7 @@ function handleError (error: unknown, request: FastifyRequest, reply: FastifyRep
   if (problem === undefined) {
     request.log.error({ err: error }, 'request failed')
     return sendProblem(request, reply, {
-      status: 500,
-      slug: 'internal-error',
-      title: 'Internal server error',
+      ...problems.internalError,
       detail: `Something went wrong on our side. Quote request id ${request.id} when you report it.`
     })
   }
@@ -135,9 +128,9 @@ export function frameworkErrors (error: FastifyError, request: FastifyRequest, r
   // No onRequest hook runs for these: the headers every answer carries are set here.
   reply.header('X-Request-Id', request.id).headers(API_SECURITY_HEADERS)
   if (error.code === 'FST_ERR_MAX_PARAM_LENGTH') {
-    sendProblem(request, reply, { status: 414, slug: 'uri-too-long', title: 'URI too long', detail: 'A path parameter is longer than any id this API uses' })
+    sendProblem(request, reply, { ...problems.uriTooLong, detail: 'A path parameter is longer than any id this API uses' })
   } else if (error.code === 'FST_ERR_BAD_URL') {
-    sendProblem(request, reply, { status: 400, slug: 'bad-url', title: 'Malformed URL', detail: 'The URL does not decode as UTF-8' })
+    sendProblem(request, reply, { ...problems.badUrl, detail: 'The URL does not decode as UTF-8' })
   } else {
     handleError(error, request, reply)
   }
@@ -146,18 +139,14 @@ export function frameworkErrors (error: FastifyError, request: FastifyRequest, r
 // What Node's HTTP parser refuses before a request exists, by code (Node's own answers: 431, 413, 408); the rest is a 400.
 const PARSER_PROBLEMS: Record<string, ProblemInit> = {
   HPE_HEADER_OVERFLOW: {
-    status: 431,
-    slug: 'request-header-fields-too-large',
-    title: 'Request header fields too large',
+    ...problems.requestHeaderFieldsTooLarge,
     detail: 'The request line and headers are larger than this server accepts'
   },
   HPE_CHUNK_EXTENSIONS_OVERFLOW: {
-    status: 413,
-    slug: 'payload-too-large',
-    title: 'Request body too large',
+    ...problems.payloadTooLarge,
     detail: 'The chunk extensions of the body are larger than this server accepts'
   },
-  ERR_HTTP_REQUEST_TIMEOUT: { status: 408, slug: 'request-timeout', title: 'Request timeout', detail: 'The request did not arrive in full in time' }
+  ERR_HTTP_REQUEST_TIMEOUT: { ...problems.requestTimeout, detail: 'The request did not arrive in full in time' }
 }
 
 function parserProblem (error: ConnectionError): ProblemInit {
@@ -165,7 +154,7 @@ function parserProblem (error: ConnectionError): ProblemInit {
   if (known !== undefined) return known
   // llhttp's reason is a fixed phrase ("Invalid method encountered"), never text of the request.
   const reason = 'reason' in error && typeof error.reason === 'string' ? `: ${error.reason}` : ''
-  return { status: 400, slug: 'malformed-request', title: 'Malformed HTTP request', detail: `The request is not valid HTTP/1.1${reason}` }
+  return { ...problems.malformedRequest, detail: `The request is not valid HTTP/1.1${reason}` }
 }
 
 /**
@@ -195,9 +184,7 @@ export function clientErrorHandler (this: FastifyInstance, error: ConnectionErro
 export default fp(async (app) => {
   app.setErrorHandler(handleError)
   app.setNotFoundHandler((request, reply) => sendProblem(request, reply, {
-    status: 404,
-    slug: 'route-not-found',
-    title: 'Route not found',
+    ...problems.routeNotFound,
     detail: `There is no ${request.method} ${request.url.split('?')[0] ?? ''}`
   }))
 }, { name: 'errors' })

@@ -5,7 +5,15 @@ import { suppressTracing } from '@opentelemetry/core'
 import type { onRequestHookHandler } from 'fastify'
 import { UnauthorizedError } from '../errors.js'
 import type { AppMetrics } from '../observability/metrics.js'
+import { problems } from '../plugins/problem.js'
 import { problemResponse } from './shared-schemas.js'
+
+const METRICS_EXAMPLE = [
+  '# HELP http_requests_total HTTP requests answered, by method, route template and status code',
+  '# TYPE http_requests_total counter',
+  'http_requests_total{method="GET",route="/tasks",status_code="200"} 42',
+  ''
+].join('\n')
 
 /** Compares digests, so the time a wrong guess takes says nothing of the token's length or prefix. */
 function bearerTokenCheck (token: string): onRequestHookHandler {
@@ -27,13 +35,18 @@ export interface MetricsRouteOptions {
 export const metricsRoute: FastifyPluginAsyncTypebox<MetricsRouteOptions> = async (app, { metrics, token }) => {
   app.get('/metrics', {
     schema: {
-      tags: ['metrics'],
+      operationId: 'getMetrics',
       summary: 'Prometheus metrics: requests, jobs, database, process',
       description: 'The Prometheus text format. When METRICS_TOKEN is set, send it as `Authorization: Bearer <token>`. ' +
         'In production this listener serves it only when METRICS_TOKEN is set; METRICS_PORT serves it on a listener of its own instead.',
+      // The METRICS_TOKEN is not a user's credential: the operation is public as far as the API's security scheme goes.
+      security: [],
       response: {
-        200: { description: 'Prometheus text exposition format 0.0.4', content: { 'text/plain': { schema: Type.String() } } },
-        401: problemResponse('METRICS_TOKEN is set and the request did not carry it')
+        200: {
+          description: 'Prometheus text exposition format 0.0.4',
+          content: { 'text/plain': { schema: Type.String(), example: METRICS_EXAMPLE } }
+        },
+        401: problemResponse('METRICS_TOKEN is set and the request did not carry it', problems.unauthorized)
       }
     },
     logLevel: 'warn',

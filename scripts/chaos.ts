@@ -122,6 +122,194 @@ function startApp (databaseUrl: string, port: number): { app: ChildProcess; log:
   return { app, log }
 }
 
+/** Polls readiness until the app answers 200; throws if it exits or is not ready after 150 tries. */
+async function waitUntilReady (base: string, app: ChildProcess): Promise<void> {
+  for (let i = 0; i < 150; i++) {
+    if (hasExited(app)) throw new Error(`the app exited with ${app.signalCode ?? String(app.exitCode)} before it was ready`)
+    const status = await fetch(`${base}/health/ready`, bounded()).then((response) => response.status, () => 0)
+    if (status === 200) return
+    await sleep(200)
+  }
+  throw new Error('the app was not ready after 150 tries')
+}
+
+/** Registers the user the load acts as; the headers its requests send. */
+async function signUp (base: string): Promise<Record<string, string>> {
+  const registered = await fetch(`${base}/auth/register`, bounded({ method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ email: 'chaos@example.io', password: 'long enough password' }) }))
+  if (registered.status !== 201) throw new Error(`registering answered ${registered.status}: ${await registered.text()}`)
+  const { accessToken } = await registered.json() as { accessToken: string }
+  return { 'content-type': 'application/json', authorization: `Bearer ${accessToken}` }
+}
+
+/** What the load's clients saw in one run. */
+interface LoadRecord {
+  created: string[]
+  answers: Map<number, number>
+  counts: { sent: number; resets: number; unanswered: number; otherFailures: number }
+  /** Requests without an acceptable answer, each with its request id, to find its lines in the app's log. */
+  failures: { requestId: string; detail: string }[]
+  slowest: number
+  /** Answers that came while the restart command ran (none when it blocks this script). */
+  answeredDuringRestart: number
+}
+
+/**
+ * CLIENTS clients alternating POST /tasks and GET /tasks until stopped. The
+ * restart's start and end are marked on it, so that a bad answer says when it
+ * was sent and answers during the restart are counted.
+ */
+function startLoad (base: string, headers: Record<string, string>, runNumber: number) {
+  const record: LoadRecord = {
+    created: [],
+    answers: new Map(),
+    counts: { sent: 0, resets: 0, unanswered: 0, otherFailures: 0 },
+    failures: [],
+    slowest: 0,
+    answeredDuringRestart: 0
+  }
+  let running = true
+  let restarting = false
+  let restartStarted = 0
+  /** When a request began, relative to the restart: for the report of a bad answer. */
+  const sinceRestart = (at: number) => restartStarted === 0 ? 'before the restart' : `${at - restartStarted} ms after the restart began`
+  const client = async (index: number) => {
+    // eslint-disable-next-line no-unmodified-loop-condition -- the run's main flow clears `running` while these clients await
+    for (let n = 0; running; n++) {
+      const started = Date.now()
+      const request = n % 2 === 0 ? 'POST /tasks' : 'GET /tasks'
+      const requestId = `chaos-${runNumber}-${index}-${n}`
+      const init = { headers: { ...headers, 'x-request-id': requestId } }
+      record.counts.sent += 1
+      try {
+        const response = n % 2 === 0
+          ? await fetch(`${base}/tasks`, bounded({ ...init, method: 'POST', body: JSON.stringify({ title: `chaos ${requestId}` }) }))
+          : await fetch(`${base}/tasks?limit=5`, bounded(init))
+        const body = await response.text()
+        record.slowest = Math.max(record.slowest, Date.now() - started)
+        record.answers.set(response.status, (record.answers.get(response.status) ?? 0) + 1)
+        if (restarting) record.answeredDuringRestart += 1
+        if (response.status === 201) record.created.push((JSON.parse(body) as { id: string }).id)
+        else if (response.status >= 300 && !(response.status === 503 && response.headers.get('content-type')?.startsWith('application/problem+json') === true)) {
+          record.failures.push({ requestId, detail: `${request} sent ${sinceRestart(started)}: ${response.status} ${body.slice(0, 200)}` })
+        }
+      } catch (error) {
+        const kind = classifyFailure(error)
+        if (kind === 'reset') record.counts.resets += 1
+        else if (kind === 'unanswered') record.counts.unanswered += 1
+        else record.counts.otherFailures += 1
+        const cause = error instanceof Error && error.cause instanceof Error ? `: ${error.cause.message}` : ''
+        record.failures.push({ requestId, detail: `${request} sent ${sinceRestart(started)}: no answer (${kind}) after ${Date.now() - started} ms: ${String(error)}${cause}` })
+      }
+      await sleep(20)
+    }
+  }
+  const load = Promise.all(Array.from({ length: CLIENTS }, (_, index) => client(index)))
+  return {
+    /** Filled in as answers come. */
+    record,
+    restartBegins: () => {
+      restartStarted = Date.now()
+      restarting = true
+    },
+    restartEnded: () => { restarting = false },
+    /** Stops the clients once their requests in flight are answered; what they saw. */
+    stop: async (): Promise<LoadRecord> => {
+      running = false
+      await load
+      return record
+    }
+  }
+}
+
+type Load = ReturnType<typeof startLoad>
+
+/** Restarts PostgreSQL (the load going on meanwhile, unless CHAOS_LOAD_DURING_RESTART=0); when it began. */
+async function restartDatabase (runNumber: number, restart: string, load: Load): Promise<number> {
+  process.stdout.write(`run ${runNumber}: restarting PostgreSQL${LOAD_DURING_RESTART ? ' under load' : ''}: ${restart}\n`)
+  const restartStarted = Date.now()
+  load.restartBegins()
+  try {
+    if (LOAD_DURING_RESTART) await runCommand(restart)
+    else execSync(restart, { stdio: 'inherit' })
+  } finally {
+    load.restartEnded()
+  }
+  process.stdout.write(`PostgreSQL restarted in ${Date.now() - restartStarted} ms; ${load.record.answeredDuringRestart} answers meanwhile\n`)
+  return restartStarted
+}
+
+/** How long after the restart began readiness answered 200 again; -1 if it did not within 150 tries. */
+async function readyAgainAfter (base: string, restartStarted: number): Promise<number> {
+  for (let i = 0; i < 150; i++) {
+    const status = await fetch(`${base}/health/ready`, bounded()).then((response) => response.status, () => 0)
+    if (status === 200) return Date.now() - restartStarted
+    await sleep(100)
+  }
+  return -1
+}
+
+/** The checks of what the clients saw; how many answers were neither 2xx nor a 503 problem. */
+function checkAnswers (record: LoadRecord, log: AppLog, readyAfterMs: number): number {
+  const { counts, failures, answers, slowest } = record
+  const noAnswer = counts.resets + counts.unanswered + counts.otherFailures
+  const badAnswers = failures.length - noAnswer
+  const explain = () => failures.slice(0, 3).map(({ requestId, detail }) => {
+    const lines = log.byRequest.get(requestId) ?? []
+    return `${requestId} ${detail}; the app logged ${lines.length === 0 ? 'nothing' : lines.join(' ')}`
+  }).join(' | ')
+  const counted = `${counts.sent} sent: ${JSON.stringify(Object.fromEntries(answers))}, ${counts.resets} reset, ${counts.unanswered} unanswered at ${LATENCY_BOUND_MS} ms, ${counts.otherFailures} other failures`
+  check('every request answered (no reset, none left without an answer)', noAnswer === 0, noAnswer === 0 ? counted : `${counted}: ${explain()}`)
+  check('only 2xx or 503 problem answers', badAnswers === 0, badAnswers === 0 ? '' : `${badAnswers} bad: ${explain()}`)
+  check(`no answer slower than ${LATENCY_BOUND_MS} ms`, slowest < LATENCY_BOUND_MS, `slowest ${slowest} ms`)
+  check('ready again after the restart', readyAfterMs >= 0, `${readyAfterMs} ms after the restart began`)
+  return badAnswers
+}
+
+/** A write works after the restart, and every task acknowledged during the run is stored; how many are missing. */
+async function checkWritesAndStorage (
+  base: string, headers: Record<string, string>, databaseUrl: string, created: string[]
+): Promise<number> {
+  const after = await fetch(`${base}/tasks`, bounded({ method: 'POST', headers, body: JSON.stringify({ title: 'after the restart' }) }))
+  check('writes work after the restart', after.status === 201, String(after.status))
+  const sql = postgres(databaseUrl, { max: 1, onnotice: () => undefined })
+  const rows = await sql<{ id: string }[]>`select id from tasks`
+  await sql.end()
+  const stored = new Set(rows.map((row) => row.id))
+  const lost = created.filter((id) => !stored.has(id))
+  check('every acknowledged task is in the database', lost.length === 0, `${created.length} acknowledged, ${lost.length} missing`)
+  return lost.length
+}
+
+function addToTotals (record: LoadRecord, badAnswers: number, lost: number): void {
+  const { counts, answers, created } = record
+  Object.assign(totals, {
+    sent: totals.sent + counts.sent,
+    answered: totals.answered + [...answers.values()].reduce((sum, count) => sum + count, 0),
+    resets: totals.resets + counts.resets,
+    unanswered: totals.unanswered + counts.unanswered,
+    otherFailures: totals.otherFailures + counts.otherFailures,
+    badAnswers: totals.badAnswers + badAnswers,
+    acknowledged: totals.acknowledged + created.length,
+    lost: totals.lost + lost
+  })
+}
+
+/** SIGTERM, then the check that the app closed cleanly within its shutdown time-out. */
+async function checkCleanClose (app: ChildProcess, log: AppLog, exited: Promise<[number | null, NodeJS.Signals | null]>): Promise<void> {
+  const closing = Date.now()
+  app.kill('SIGTERM')
+  // close-with-grace forces the exit at SHUTDOWN_TIMEOUT_MS; later than that, something else holds the process.
+  const [code, signal] = await Promise.race([exited, sleep(SHUTDOWN_TIMEOUT_MS + 5000).then(() => [null, null] as const)])
+  const took = Date.now() - closing
+  if (!hasExited(app)) app.kill('SIGKILL')
+  const forced = log.stderr.some((line) => /killed by timeout|exiting/.test(line))
+  const clean = code === 0 && signal === null && log.shutDownCleanly && !forced && took < SHUTDOWN_TIMEOUT_MS
+  if (clean) totals.cleanCloses += 1
+  check('a clean close on SIGTERM (exit 0, "shut down cleanly", no forced exit)', clean,
+    `exit ${signal ?? String(code)} after ${took} ms${log.shutDownCleanly ? ', "shut down cleanly" logged' : ', no "shut down cleanly"'}${forced ? ', forced by close-with-grace' : ''}`)
+}
+
+/** One run: the app on a database of its own, under load while PostgreSQL restarts, then checked and closed. */
 async function run (runNumber: number, restart: string): Promise<void> {
   const admin = postgres(ADMIN_URL, { max: 1, onnotice: () => undefined })
   const name = `taskforge_chaos_${randomBytes(6).toString('hex')}`
@@ -132,130 +320,19 @@ async function run (runNumber: number, restart: string): Promise<void> {
   const { app, log } = startApp(databaseUrl, port)
   const exited = once(app, 'exit') as Promise<[number | null, NodeJS.Signals | null]>
   try {
-    let ready = false
-    for (let i = 0; i < 150 && !ready; i++) {
-      if (hasExited(app)) throw new Error(`the app exited with ${app.signalCode ?? String(app.exitCode)} before it was ready`)
-      const status = await fetch(`${base}/health/ready`, bounded()).then((response) => response.status, () => 0)
-      ready = status === 200
-      if (!ready) await sleep(200)
-    }
-    if (!ready) throw new Error('the app was not ready after 150 tries')
-    const registered = await fetch(`${base}/auth/register`, bounded({ method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ email: 'chaos@example.io', password: 'long enough password' }) }))
-    if (registered.status !== 201) throw new Error(`registering answered ${registered.status}: ${await registered.text()}`)
-    const { accessToken } = await registered.json() as { accessToken: string }
-    const headers = { 'content-type': 'application/json', authorization: `Bearer ${accessToken}` }
-
-    const created: string[] = []
-    const answers = new Map<number, number>()
-    const counts = { sent: 0, resets: 0, unanswered: 0, otherFailures: 0 }
-    /** Requests without an acceptable answer, each with its request id, to find its lines in the app's log. */
-    const failures: { requestId: string; detail: string }[] = []
-    let slowest = 0
-    let running = true
-    // Answers that came while the restart command ran (none when it blocks this script).
-    let restarting = false
-    let restartStarted = 0
-    /** When a request began, relative to the restart: for the report of a bad answer. */
-    const sinceRestart = (at: number) => restartStarted === 0 ? 'before the restart' : `${at - restartStarted} ms after the restart began`
-    let answeredDuringRestart = 0
-    const client = async (index: number) => {
-      // eslint-disable-next-line no-unmodified-loop-condition -- the run's main flow clears `running` while these clients await
-      for (let n = 0; running; n++) {
-        const started = Date.now()
-        const request = n % 2 === 0 ? 'POST /tasks' : 'GET /tasks'
-        const requestId = `chaos-${runNumber}-${index}-${n}`
-        const init = { headers: { ...headers, 'x-request-id': requestId } }
-        counts.sent += 1
-        try {
-          const response = n % 2 === 0
-            ? await fetch(`${base}/tasks`, bounded({ ...init, method: 'POST', body: JSON.stringify({ title: `chaos ${requestId}` }) }))
-            : await fetch(`${base}/tasks?limit=5`, bounded(init))
-          const body = await response.text()
-          slowest = Math.max(slowest, Date.now() - started)
-          answers.set(response.status, (answers.get(response.status) ?? 0) + 1)
-          if (restarting) answeredDuringRestart += 1
-          if (response.status === 201) created.push((JSON.parse(body) as { id: string }).id)
-          else if (response.status >= 300 && !(response.status === 503 && response.headers.get('content-type')?.startsWith('application/problem+json') === true)) {
-            failures.push({ requestId, detail: `${request} sent ${sinceRestart(started)}: ${response.status} ${body.slice(0, 200)}` })
-          }
-        } catch (error) {
-          const kind = classifyFailure(error)
-          if (kind === 'reset') counts.resets += 1
-          else if (kind === 'unanswered') counts.unanswered += 1
-          else counts.otherFailures += 1
-          const cause = error instanceof Error && error.cause instanceof Error ? `: ${error.cause.message}` : ''
-          failures.push({ requestId, detail: `${request} sent ${sinceRestart(started)}: no answer (${kind}) after ${Date.now() - started} ms: ${String(error)}${cause}` })
-        }
-        await sleep(20)
-      }
-    }
-    const load = Promise.all(Array.from({ length: CLIENTS }, (_, index) => client(index)))
+    await waitUntilReady(base, app)
+    const headers = await signUp(base)
+    const load = startLoad(base, headers, runNumber)
     await sleep(1500)
-    process.stdout.write(`run ${runNumber}: restarting PostgreSQL${LOAD_DURING_RESTART ? ' under load' : ''}: ${restart}\n`)
-    restartStarted = Date.now()
-    restarting = true
-    try {
-      if (LOAD_DURING_RESTART) await runCommand(restart)
-      else execSync(restart, { stdio: 'inherit' })
-    } finally {
-      restarting = false
-    }
-    process.stdout.write(`PostgreSQL restarted in ${Date.now() - restartStarted} ms; ${answeredDuringRestart} answers meanwhile\n`)
-    let readyAfterMs = -1
-    for (let i = 0; i < 150; i++) {
-      const status = await fetch(`${base}/health/ready`, bounded()).then((response) => response.status, () => 0)
-      if (status === 200) { readyAfterMs = Date.now() - restartStarted; break }
-      await sleep(100)
-    }
+    const restartStarted = await restartDatabase(runNumber, restart, load)
+    const readyAfterMs = await readyAgainAfter(base, restartStarted)
     await sleep(2000)
-    running = false
-    await load
-
-    const noAnswer = counts.resets + counts.unanswered + counts.otherFailures
-    const badAnswers = failures.length - noAnswer
-    const explain = () => failures.slice(0, 3).map(({ requestId, detail }) => {
-      const lines = log.byRequest.get(requestId) ?? []
-      return `${requestId} ${detail}; the app logged ${lines.length === 0 ? 'nothing' : lines.join(' ')}`
-    }).join(' | ')
-    const counted = `${counts.sent} sent: ${JSON.stringify(Object.fromEntries(answers))}, ${counts.resets} reset, ${counts.unanswered} unanswered at ${LATENCY_BOUND_MS} ms, ${counts.otherFailures} other failures`
-    check('every request answered (no reset, none left without an answer)', noAnswer === 0, noAnswer === 0 ? counted : `${counted}: ${explain()}`)
-    check('only 2xx or 503 problem answers', badAnswers === 0, badAnswers === 0 ? '' : `${badAnswers} bad: ${explain()}`)
-    check(`no answer slower than ${LATENCY_BOUND_MS} ms`, slowest < LATENCY_BOUND_MS, `slowest ${slowest} ms`)
-    check('ready again after the restart', readyAfterMs >= 0, `${readyAfterMs} ms after the restart began`)
+    const record = await load.stop()
+    const badAnswers = checkAnswers(record, log, readyAfterMs)
     check('the process stayed up', !hasExited(app))
-    const after = await fetch(`${base}/tasks`, bounded({ method: 'POST', headers, body: JSON.stringify({ title: 'after the restart' }) }))
-    check('writes work after the restart', after.status === 201, String(after.status))
-    const sql = postgres(databaseUrl, { max: 1, onnotice: () => undefined })
-    const rows = await sql<{ id: string }[]>`select id from tasks`
-    await sql.end()
-    const stored = new Set(rows.map((row) => row.id))
-    const lost = created.filter((id) => !stored.has(id))
-    check('every acknowledged task is in the database', lost.length === 0, `${created.length} acknowledged, ${lost.length} missing`)
-
-    Object.assign(totals, {
-      sent: totals.sent + counts.sent,
-      answered: totals.answered + [...answers.values()].reduce((sum, count) => sum + count, 0),
-      resets: totals.resets + counts.resets,
-      unanswered: totals.unanswered + counts.unanswered,
-      otherFailures: totals.otherFailures + counts.otherFailures,
-      badAnswers: totals.badAnswers + badAnswers,
-      acknowledged: totals.acknowledged + created.length,
-      lost: totals.lost + lost.length
-    })
-
-    if (!hasExited(app)) {
-      const closing = Date.now()
-      app.kill('SIGTERM')
-      // close-with-grace forces the exit at SHUTDOWN_TIMEOUT_MS; later than that, something else holds the process.
-      const [code, signal] = await Promise.race([exited, sleep(SHUTDOWN_TIMEOUT_MS + 5000).then(() => [null, null] as const)])
-      const took = Date.now() - closing
-      if (!hasExited(app)) app.kill('SIGKILL')
-      const forced = log.stderr.some((line) => /killed by timeout|exiting/.test(line))
-      const clean = code === 0 && signal === null && log.shutDownCleanly && !forced && took < SHUTDOWN_TIMEOUT_MS
-      if (clean) totals.cleanCloses += 1
-      check('a clean close on SIGTERM (exit 0, "shut down cleanly", no forced exit)', clean,
-        `exit ${signal ?? String(code)} after ${took} ms${log.shutDownCleanly ? ', "shut down cleanly" logged' : ', no "shut down cleanly"'}${forced ? ', forced by close-with-grace' : ''}`)
-    }
+    const lost = await checkWritesAndStorage(base, headers, databaseUrl, record.created)
+    addToTotals(record, badAnswers, lost)
+    if (!hasExited(app)) await checkCleanClose(app, log, exited)
   } finally {
     if (!hasExited(app)) {
       app.kill('SIGKILL')

@@ -8,7 +8,7 @@ import { createJobsRepository, JOBS_CHANNEL, type Job } from '../../db/jobs/jobs
 import { runInLogScope } from '../../observability/log-context.js'
 import { contextFromTraceparent, continueTrace, recordSpanFailure, traceLogFields } from '../../observability/tracing.js'
 import { retryDelayMs, type BackoffOptions } from './backoff.js'
-import type { JobCatalog, JobHandlers } from './definitions.js'
+import type { JobCatalog, JobDefinition, JobHandlers } from './definitions.js'
 
 export type JobOutcome = 'succeeded' | 'retried' | 'dead'
 
@@ -158,30 +158,12 @@ export class JobWorker<C extends JobCatalog> {
    */
   private async execute (job: Job, abort: AbortController): Promise<void> {
     const definition = this.options.catalog[job.type]
-    const enqueuedIn = contextFromTraceparent(job.traceparent)
-    // A recurring job belongs to no request: like the rest of the queue's upkeep it is not traced (metrics and logs show its runs).
-    const tracer = definition?.every === undefined ? this.options.tracer : undefined
-    const span = tracer?.startSpan(`job ${job.type}`, {
-      kind: SpanKind.CONSUMER,
-      attributes: { 'taskforge.job.id': job.id, 'taskforge.job.type': job.type, 'taskforge.job.attempt': job.attempts }
-    }, enqueuedIn)
-    const runContext = span === undefined ? context.active() : trace.setSpan(enqueuedIn, span)
-    const traceContext = span?.spanContext() ?? (job.traceparent === null ? undefined : continueTrace(job.traceparent))
-    const log = this.options.log.child({ jobId: job.id, jobType: job.type, attempt: job.attempts, ...traceLogFields(traceContext) })
+    const { span, runContext, traceContext, log } = this.observeRun(job, definition)
     const started = performance.now()
-    const renewal = setInterval(() => {
-      this.jobs.renewLease(job.id, this.id, this.options.leaseMs).then((held) => {
-        if (!held) abort.abort(new Error('lost the lease on this job'))
-      }, (error: unknown) => { log.warn({ err: error }, 'could not renew a job lease') })
-    }, Math.max(100, Math.floor(this.options.leaseMs / 3)))
-    const timeout = setTimeout(() => { abort.abort(new Error('the job ran out of time')) }, definition?.timeoutMs ?? this.options.timeoutMs)
+    const stopWatching = this.watchRun(job, abort, definition, log)
     try {
-      const recorded = await context.with(runContext, () => runInLogScope({ log, traceContext }, async () => {
-        const handler = this.options.handlers[job.type]
-        if (definition === undefined || handler === undefined) throw new Error(`no handler for job type "${job.type}"`)
-        await raceAbort(handler(job.payload as never, { jobId: job.id, attempt: job.attempts, signal: abort.signal }), abort.signal)
-        return this.recordDone(job.id)
-      }))
+      const recorded = await context.with(runContext, () =>
+        runInLogScope({ log, traceContext }, () => this.runHandler(job, definition, abort)))
       if (!recorded) { // the flush failed and logged it; the job stays running until its lease expires, then runs again
         span?.setAttribute('taskforge.job.outcome', 'unrecorded')
         return
@@ -197,10 +179,46 @@ export class JobWorker<C extends JobCatalog> {
       if (span !== undefined) recordSpanFailure(span, error)
       await context.with(runContext, () => this.recordFailure(job, error, log, performance.now() - started, span))
     } finally {
-      clearInterval(renewal)
-      clearTimeout(timeout)
+      stopWatching()
       span?.end()
     }
+  }
+
+  /** The span (when traced), the context and the logger a run of this job happens in. */
+  private observeRun (job: Job, definition: JobDefinition | undefined) {
+    const enqueuedIn = contextFromTraceparent(job.traceparent)
+    // A recurring job belongs to no request: like the rest of the queue's upkeep it is not traced (metrics and logs show its runs).
+    const tracer = definition?.every === undefined ? this.options.tracer : undefined
+    const span = tracer?.startSpan(`job ${job.type}`, {
+      kind: SpanKind.CONSUMER,
+      attributes: { 'taskforge.job.id': job.id, 'taskforge.job.type': job.type, 'taskforge.job.attempt': job.attempts }
+    }, enqueuedIn)
+    const runContext = span === undefined ? context.active() : trace.setSpan(enqueuedIn, span)
+    const traceContext = span?.spanContext() ?? (job.traceparent === null ? undefined : continueTrace(job.traceparent))
+    const log = this.options.log.child({ jobId: job.id, jobType: job.type, attempt: job.attempts, ...traceLogFields(traceContext) })
+    return { span, runContext, traceContext, log }
+  }
+
+  /** Renews the job's lease while it runs and aborts it when the lease is lost or its time is up; returns what stops both. */
+  private watchRun (job: Job, abort: AbortController, definition: JobDefinition | undefined, log: FastifyBaseLogger): () => void {
+    const renewal = setInterval(() => {
+      this.jobs.renewLease(job.id, this.id, this.options.leaseMs).then((held) => {
+        if (!held) abort.abort(new Error('lost the lease on this job'))
+      }, (error: unknown) => { log.warn({ err: error }, 'could not renew a job lease') })
+    }, Math.max(100, Math.floor(this.options.leaseMs / 3)))
+    const timeout = setTimeout(() => { abort.abort(new Error('the job ran out of time')) }, definition?.timeoutMs ?? this.options.timeoutMs)
+    return () => {
+      clearInterval(renewal)
+      clearTimeout(timeout)
+    }
+  }
+
+  /** The job's handler, then its record as done: whether that was committed. */
+  private async runHandler (job: Job, definition: JobDefinition | undefined, abort: AbortController): Promise<boolean> {
+    const handler = this.options.handlers[job.type]
+    if (definition === undefined || handler === undefined) throw new Error(`no handler for job type "${job.type}"`)
+    await raceAbort(handler(job.payload as never, { jobId: job.id, attempt: job.attempts, signal: abort.signal }), abort.signal)
+    return this.recordDone(job.id)
   }
 
   /**

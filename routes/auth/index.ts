@@ -2,29 +2,34 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import type { FastifyInstance } from 'fastify'
 import { RegistrationSchema, UserSchema, type User } from '../../services/auth/schemas.js'
 import { UnauthorizedError } from '../../errors.js'
+import { problems } from '../../plugins/problem.js'
 import { trimBodyStrings } from '../trim.js'
 import { noStore } from '../no-store.js'
-import { NoContent } from '../shared-schemas.js'
-import { AuthResultSchema, LoginBody, problems, RefreshBody } from './schemas.js'
+import { NoContent, problemResponse, reference } from '../shared-schemas.js'
 import tokenRoutes from './tokens.js'
+import {
+  authResultAnswer, AuthResultSchema, CredentialsRef, CredentialsSchema, RefreshRequestRef, RefreshRequestSchema, RegistrationRef
+} from './schemas.js'
 
 function authResult (app: FastifyInstance, user: User, refreshToken: string) {
   const access = app.auth.accessTokens.issue(user.id)
   return { user, accessToken: access.token, refreshToken, tokenType: 'Bearer' as const, expiresIn: access.expiresIn }
 }
 
+// The credential routes are public (`security: []`): what they take is in their body.
 const authRoutes: FastifyPluginAsyncTypebox = async (app) => {
   const { users, refreshTokens } = app.auth
-  app.addSchema(UserSchema)
-  app.addSchema(AuthResultSchema)
+  for (const schema of [UserSchema, AuthResultSchema, RegistrationSchema, CredentialsSchema, RefreshRequestSchema]) app.addSchema(schema)
 
   app.post('/auth/register', {
     onSend: noStore,
     schema: {
-      tags: ['auth'],
+      operationId: 'register',
       summary: 'Create an account and log in',
-      body: RegistrationSchema,
-      response: { 201: AuthResultSchema, 400: problems[400], 409: problems[409], 429: problems[429] }
+      description: 'The email is trimmed and unique regardless of letter case. Answers like a login: the new user and a token pair.',
+      security: [],
+      body: RegistrationRef,
+      response: { 201: authResultAnswer('The new account, signed in: its user and a token pair'), 409: problemResponse('The email is already registered', problems.conflict) }
     },
     preValidation: trimBodyStrings(['email', 'name']),
     onRequest: app.rateLimits.credentials
@@ -36,10 +41,13 @@ const authRoutes: FastifyPluginAsyncTypebox = async (app) => {
 
   app.post('/auth/login', {
     schema: {
-      tags: ['auth'],
+      operationId: 'login',
       summary: 'Exchange email and password for tokens',
-      body: LoginBody,
-      response: { 200: AuthResultSchema, 400: problems[400], 401: problems[401], 429: problems[429] }
+      description: 'An unknown email and a wrong password get the same 401, in about the same time. ' +
+        'Failed logins are limited per address and email (429 with Retry-After).',
+      security: [],
+      body: CredentialsRef,
+      response: { 200: authResultAnswer('Signed in: the user and a token pair'), 401: problemResponse('The email or the password is wrong', problems.unauthorized) }
     },
     preValidation: trimBodyStrings(['email']),
     onRequest: app.rateLimits.credentials,
@@ -53,11 +61,15 @@ const authRoutes: FastifyPluginAsyncTypebox = async (app) => {
   app.post('/auth/refresh', {
     onSend: noStore,
     schema: {
-      tags: ['auth'],
+      operationId: 'refresh',
       summary: 'Spend a refresh token for a new token pair',
       description: 'Each refresh token works once. Presenting a spent one again revokes every token of its login.',
-      body: RefreshBody,
-      response: { 200: AuthResultSchema, 400: problems[400], 401: problems[401], 429: problems[429] }
+      security: [],
+      body: RefreshRequestRef,
+      response: {
+        200: authResultAnswer('A new token pair; the refresh token sent is spent'),
+        401: problemResponse('The refresh token is invalid, expired, spent or revoked, or its account is gone', problems.unauthorized)
+      }
     },
     onRequest: app.rateLimits.credentials
   }, async (request) => {
@@ -69,10 +81,12 @@ const authRoutes: FastifyPluginAsyncTypebox = async (app) => {
 
   app.post('/auth/logout', {
     schema: {
-      tags: ['auth'],
+      operationId: 'logout',
       summary: 'End a login: revoke its refresh tokens',
-      body: RefreshBody,
-      response: { 204: NoContent, 400: problems[400], 401: problems[401], 429: problems[429] }
+      description: 'Revokes every refresh token of the login the given one belongs to. Access tokens already issued live out their short lifetime.',
+      security: [],
+      body: RefreshRequestRef,
+      response: { 204: { ...NoContent, description: 'Logged out: the login\'s refresh tokens no longer work' }, 401: problemResponse('The refresh token is invalid or expired', problems.unauthorized) }
     },
     onRequest: app.rateLimits.credentials
   }, async (request, reply) => {
@@ -84,9 +98,10 @@ const authRoutes: FastifyPluginAsyncTypebox = async (app) => {
     // Any valid credential: a personal access token needs no scope to say whose it is.
     config: { scope: 'any' },
     schema: {
-      tags: ['auth'],
+      operationId: 'getCurrentUser',
       summary: 'The user the access token belongs to',
-      response: { 200: UserSchema, 401: problems[401], 429: problems[429] }
+      description: 'Answers 401 when the account no longer exists.',
+      response: { 200: reference<typeof UserSchema>('User', { description: 'The signed-in user' }) }
     }
   }, async (request) => {
     const user = await users.findById(request.user.id)

@@ -1,11 +1,12 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import type { FastifyReply, FastifyRequest } from 'fastify'
+import { problems } from '../../plugins/problem.js'
 import { TaskInputSchema, TaskPatchSchema, TaskSchema, type Task } from '../../services/tasks/schemas.js'
-import { NoContent } from '../shared-schemas.js'
+import { NoContent, problemResponse, reference, withHeaders } from '../shared-schemas.js'
 import { trimBodyStrings } from '../trim.js'
 import { etagOf, expectedVersions } from './preconditions.js'
 import {
-  CreateHeaders, DEFAULT_PAGE_SIZE, problems, TaskListQuery, TaskPage, TaskParams, TaskRef, WriteHeaders
+  ConditionalWrite, CreateHeaders, DEFAULT_PAGE_SIZE, OneTask, TaskAnswer, TaskInputRef, TaskListQuery, TaskListSchema, TaskPatchRef
 } from './schemas.js'
 
 // What a personal access token needs here (a session's access token may do all): API.md's rule for Tasks.
@@ -23,17 +24,26 @@ function sendTask (reply: FastifyReply, task: Task, status = 200): FastifyReply 
   return reply.code(status).header('ETag', etagOf(task)).send(task)
 }
 
+// A title is trimmed before the schema judges it, so that a blank one fails minLength.
+const trimTitle = trimBodyStrings(['title'])
+
+/** Every route here needs a bearer token (the onRequest hook below); the document says so by default. */
 const taskRoutes: FastifyPluginAsyncTypebox = async (app) => {
   const { tasks } = app
-  app.addSchema(TaskSchema)
+  for (const schema of [TaskSchema, TaskInputSchema, TaskPatchSchema, TaskListSchema]) app.addSchema(schema)
 
   app.get('/tasks', {
     config: read,
     schema: {
-      tags: ['tasks'],
+      operationId: 'listTasks',
       summary: 'List your tasks, a page at a time',
+      description: 'Filters combine; paging with nextCursor visits every matching task once, also while tasks are added. ' +
+        'The Link header points at the next page when there is one.',
       querystring: TaskListQuery,
-      response: { 200: TaskPage, 400: problems[400], 401: problems[401], 429: problems[429] }
+      response: {
+        200: withHeaders(reference<typeof TaskListSchema>('TaskList', { description: 'A page of your tasks, in the order asked' }), 'Link'),
+        400: problemResponse('The cursor is not valid for this list (start again without it)', problems.badRequest)
+      }
     }
   }, async (request, reply) => {
     // limit has its default from the schema already; TypeScript cannot see that.
@@ -55,14 +65,17 @@ const taskRoutes: FastifyPluginAsyncTypebox = async (app) => {
   app.post('/tasks', {
     config: write,
     schema: {
-      tags: ['tasks'],
+      operationId: 'createTask',
       summary: 'Create a task',
       description: 'With an Idempotency-Key, a retry of the same request within 24 hours returns the first answer and creates nothing.',
       headers: CreateHeaders,
-      body: TaskInputSchema,
-      response: { 201: TaskRef, 400: problems[400], 401: problems[401], 422: problems[422], 429: problems[429] }
+      body: TaskInputRef,
+      response: {
+        201: withHeaders(reference<typeof TaskSchema>('Task', { description: 'The new task (or, replayed, the one the key made first)' }), 'ETag', 'Location', 'Idempotent-Replayed'),
+        422: problemResponse('The Idempotency-Key was used with another body', problems.unprocessableContent)
+      }
     },
-    preValidation: trimBodyStrings(['title'])
+    preValidation: trimTitle
   }, async (request, reply) => {
     const key = request.headers['idempotency-key']
     const { task, replayed } = await tasks.create(
@@ -75,25 +88,26 @@ const taskRoutes: FastifyPluginAsyncTypebox = async (app) => {
   app.get('/tasks/:id', {
     config: read,
     schema: {
-      tags: ['tasks'],
+      operationId: 'getTask',
       summary: 'Read a task',
-      params: TaskParams,
-      response: { 200: TaskRef, 401: problems[401], 404: problems[404], 429: problems[429] }
+      description: 'The ETag is the task\'s version: send it back as If-Match to change only what you read.',
+      ...OneTask,
+      response: { ...OneTask.response, 200: TaskAnswer }
     }
   }, async (request, reply) => sendTask(reply, await tasks.get(request.user.id, request.params.id)))
 
+  // PUT and PATCH differ in their body and in what they do with it.
+  const change = { ...ConditionalWrite, response: { ...ConditionalWrite.response, 200: TaskAnswer } }
   app.put('/tasks/:id', {
     config: write,
     schema: {
-      tags: ['tasks'],
+      operationId: 'replaceTask',
       summary: 'Replace a task',
       description: 'Every writable field is set; optional fields left out go back to their defaults.',
-      params: TaskParams,
-      headers: WriteHeaders,
-      body: TaskInputSchema,
-      response: { 200: TaskRef, 400: problems[400], 401: problems[401], 404: problems[404], 412: problems[412], 429: problems[429] }
+      ...change,
+      body: TaskInputRef
     },
-    preValidation: trimBodyStrings(['title'])
+    preValidation: trimTitle
   }, async (request, reply) => {
     const task = await tasks.replace(request.user.id, request.params.id, request.body, expectedVersions(request.headers['if-match']))
     return sendTask(reply, task)
@@ -102,14 +116,13 @@ const taskRoutes: FastifyPluginAsyncTypebox = async (app) => {
   app.patch('/tasks/:id', {
     config: write,
     schema: {
-      tags: ['tasks'],
+      operationId: 'updateTask',
       summary: 'Change some fields of a task',
-      params: TaskParams,
-      headers: WriteHeaders,
-      body: TaskPatchSchema,
-      response: { 200: TaskRef, 400: problems[400], 401: problems[401], 404: problems[404], 412: problems[412], 429: problems[429] }
+      description: 'Only the fields sent change; at least one must be.',
+      ...change,
+      body: TaskPatchRef
     },
-    preValidation: trimBodyStrings(['title'])
+    preValidation: trimTitle
   }, async (request, reply) => {
     const task = await tasks.patch(request.user.id, request.params.id, request.body, expectedVersions(request.headers['if-match']))
     return sendTask(reply, task)
@@ -118,11 +131,10 @@ const taskRoutes: FastifyPluginAsyncTypebox = async (app) => {
   app.post('/tasks/:id/done', {
     config: write,
     schema: {
-      tags: ['tasks'],
+      operationId: 'completeTask',
       summary: 'Mark a task done',
-      params: TaskParams,
-      headers: WriteHeaders,
-      response: { 200: TaskRef, 401: problems[401], 404: problems[404], 412: problems[412], 429: problems[429] }
+      description: 'Sets the status to done; completedAt is set when the task becomes done.',
+      ...change
     }
   }, async (request, reply) => {
     const task = await tasks.complete(request.user.id, request.params.id, expectedVersions(request.headers['if-match']))
@@ -132,11 +144,11 @@ const taskRoutes: FastifyPluginAsyncTypebox = async (app) => {
   app.delete('/tasks/:id', {
     config: write,
     schema: {
-      tags: ['tasks'],
+      operationId: 'deleteTask',
       summary: 'Delete a task',
-      params: TaskParams,
-      headers: WriteHeaders,
-      response: { 204: NoContent, 401: problems[401], 404: problems[404], 412: problems[412], 429: problems[429] }
+      description: 'A deleted task answers 404 from then on.',
+      ...ConditionalWrite,
+      response: { ...ConditionalWrite.response, 204: { ...NoContent, description: 'Deleted' } }
     }
   }, async (request, reply) => {
     await tasks.remove(request.user.id, request.params.id, expectedVersions(request.headers['if-match']))

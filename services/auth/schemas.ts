@@ -8,13 +8,16 @@ import { Type, type Static } from '@sinclair/typebox'
 import { DateTime, StringEnum, Text } from '../../schemas.js'
 import { TOKEN_SCOPES } from './scopes.js'
 
+/** What a user looks like in the OpenAPI document's examples. */
+export const USER_EXAMPLE = { id: '4f2c7d6e-8b1a-4c3e-9d5f-2a7b6c8e1f30', email: 'ada@example.io', name: 'Ada', createdAt: '2026-11-24T14:00:00.000Z' }
+
 /** An account as its owner (and the API) sees it: never its password hash. */
 export const UserSchema = Type.Object({
   id: Type.String({ format: 'uuid' }),
   email: Type.String({ format: 'email' }),
   name: Type.Union([Type.String(), Type.Null()]),
   createdAt: DateTime()
-}, { $id: 'User', title: 'User' })
+}, { $id: 'User', title: 'User', examples: [USER_EXAMPLE] })
 export type User = Static<typeof UserSchema>
 
 // Code points, not UTF-16 units: Ajv counts string length the way API.md does.
@@ -30,7 +33,12 @@ export const RegistrationSchema = Type.Object({
   email: Email,
   password: Password,
   name: Type.Optional(Name)
-}, { additionalProperties: false })
+}, {
+  $id: 'Registration',
+  title: 'Registration',
+  additionalProperties: false,
+  examples: [{ email: 'ada@example.io', password: 'correct horse battery staple', name: 'Ada' }]
+})
 
 /** A registration as the users service takes it: the client's email and password, and the user's name (null for none). */
 export type Registration = Pick<Static<typeof RegistrationSchema>, 'email' | 'password'> & Pick<User, 'name'>

@@ -15,6 +15,21 @@ export const TaskPrioritySchema = StringEnum(TASK_PRIORITIES)
 export type TaskPriority = Static<typeof TaskPrioritySchema>
 export const TagSchema = Text({ minLength: 1, maxLength: 50 })
 
+/** What a task looks like in the OpenAPI document's examples (API.md's). */
+export const TASK_EXAMPLE = {
+  id: '0b7e4a52-3c1d-4f6e-8a9b-5d2c1e0f7a63',
+  title: 'Write report',
+  description: '',
+  status: 'todo',
+  priority: 'medium',
+  dueAt: null,
+  tags: ['work'],
+  createdAt: '2026-11-24T14:00:00.000Z',
+  updatedAt: '2026-11-24T14:00:00.000Z',
+  completedAt: null,
+  version: 1
+}
+
 /** A task as its owner sees it. */
 export const TaskSchema = Type.Object({
   id: Type.String({ format: 'uuid' }),
@@ -28,7 +43,7 @@ export const TaskSchema = Type.Object({
   updatedAt: DateTime(),
   completedAt: Type.Union([DateTime({ description: 'Set when the status becomes done, cleared when it leaves done' }), Type.Null()]),
   version: Type.Integer({ minimum: 1, description: 'Starts at 1, grows by one on every change; the ETag is "<version>"' })
-}, { $id: 'Task', title: 'Task' })
+}, { $id: 'Task', title: 'Task', examples: [TASK_EXAMPLE] })
 
 /** A task as stored: what its owner sees, and whose it is (never serialized: TaskSchema has no userId). */
 export type Task = Static<typeof TaskSchema> & { userId: string }
@@ -55,9 +70,20 @@ export const TaskInputSchema = Type.Object({
   priority: Type.Optional(writable.priority),
   dueAt: Type.Optional(writable.dueAt),
   tags: Type.Optional(writable.tags)
-}, { additionalProperties: false })
+}, {
+  $id: 'TaskInput',
+  title: 'TaskInput',
+  additionalProperties: false,
+  examples: [{ title: 'Write report', priority: 'high', dueAt: '2026-11-30T17:00:00.000Z', tags: ['work'] }]
+})
 export type TaskInput = Static<typeof TaskInputSchema>
 
 /** What a client sends to change some fields of a task: at least one of them. */
-export const TaskPatchSchema = Type.Partial(Type.Object(writable), { additionalProperties: false, minProperties: 1 })
+export const TaskPatchSchema = Type.Partial(Type.Object(writable), {
+  $id: 'TaskPatch',
+  title: 'TaskPatch',
+  additionalProperties: false,
+  minProperties: 1,
+  examples: [{ status: 'in_progress' }]
+})
 export type TaskPatch = Static<typeof TaskPatchSchema>

@@ -109,7 +109,7 @@ const ROUTES: Record<string, { access: Access; request: Recipe }> = {
 
 /** The OpenAPI `security` each kind of route must document. */
 function documentedSecurity (access: Access): unknown {
-  if (access === 'public') return undefined
+  if (access === 'public') return []
   if (access === 'session') return [{ bearerAuth: [] }]
   return [{ bearerAuth: [] }, { personalAccessToken: access === 'any' ? [] : [access] }]
 }
