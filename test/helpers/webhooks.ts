@@ -23,8 +23,8 @@ export interface ReceivedRequest {
   at: number
 }
 
-/** What the receiver does with a request: answer with a status, or never answer ('hang'). */
-export type ReceiverAnswer = number | 'hang'
+/** What the receiver does with a request: answer with a status, later (a promise of one), or never ('hang'). */
+export type ReceiverAnswer = number | 'hang' | Promise<number>
 
 export interface Receiver {
   url: string
@@ -33,6 +33,8 @@ export interface Receiver {
   waitFor: (count: number, timeoutMs?: number) => Promise<ReceivedRequest[]>
   /** Changes how the next requests are answered. */
   answer: (next: (request: ReceivedRequest, index: number) => ReceiverAnswer) => void
+  /** The most requests it has had unanswered at once. */
+  maxConcurrent: () => number
 }
 
 /** A real HTTP receiver on 127.0.0.1 that records every request; closed (hung requests cut) when the test ends. */
@@ -42,7 +44,12 @@ export async function startReceiver (
   let decide = answer
   const requests: ReceivedRequest[] = []
   const hung: ServerResponse[] = []
+  let open = 0
+  let maxOpen = 0
   const server = createServer((request, response) => {
+    open += 1
+    maxOpen = Math.max(maxOpen, open)
+    response.once('close', () => { open -= 1 })
     const chunks: Buffer[] = []
     request.on('data', (chunk: Buffer) => chunks.push(chunk))
     request.on('end', () => {
@@ -59,7 +66,9 @@ export async function startReceiver (
         hung.push(response)
         return
       }
-      response.writeHead(outcome, { 'content-type': 'text/plain' }).end(outcome < 300 ? '' : 'not now')
+      const send = (status: number) => { response.writeHead(status, { 'content-type': 'text/plain' }).end(status < 300 ? '' : 'not now') }
+      if (typeof outcome === 'number') send(outcome)
+      else void outcome.then(send)
     })
   })
   server.listen(0, '127.0.0.1')
@@ -76,7 +85,8 @@ export async function startReceiver (
     requests,
     waitFor: (count, timeoutMs = 20_000) =>
       eventually(async () => requests.length >= count && requests, timeoutMs, `${count} requests at the receiver (${requests.length} so far)`),
-    answer: (next) => { decide = next }
+    answer: (next) => { decide = next },
+    maxConcurrent: () => maxOpen
   }
 }
 
