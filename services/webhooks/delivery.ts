@@ -14,6 +14,8 @@ import { signDelivery } from './signing.js'
 export const DISABLE_AFTER_MS = 5 * 86_400_000
 /** An attempt's slot is held for its time-out plus this (its bookkeeping); a crashed attempt's slot frees itself then. */
 export const SLOT_MARGIN_MS = 5000
+/** A delivery waiting for a slot tries again after about 0.5 s, then twice as long each time, up to this. */
+export const WAIT_MAX_MS = 30_000
 
 export interface WebhookDeliverySettings {
   timeoutMs: number
@@ -37,6 +39,7 @@ export interface WebhookDelivererOptions {
 export interface DeliveryJob {
   deliveryId: string
   attempt: number
+  waits?: number | undefined
 }
 
 /** The Standard Webhooks body of a delivery: the same bytes on every attempt. */
@@ -58,16 +61,22 @@ export function signingSecrets (target: Pick<DeliveryTarget, 'secret' | 'previou
  * crash at any point loses nothing: the job's lease runs out and the attempt
  * runs again (at least once: receivers drop repeats by webhook-id). An
  * attempt first takes one of its webhook's WEBHOOKS_MAX_IN_FLIGHT slots;
- * when none is free the job is handed back for a moment, no attempt counted,
- * so a slow receiver holds its own webhook's slots and no more.
+ * when none is free the job is handed back for a while (handBack), no
+ * attempt counted, so a slow receiver holds its own webhook's slots and no more.
  */
 export function createWebhookDeliverer (options: WebhookDelivererOptions) {
   const { deliveries, inTransaction, policy, settings, clock, log } = options
   const random = options.random ?? Math.random
 
-  /** Waits its turn: a job again in 0.5 to 1.5 s (the worker's poll may make it later). */
+  /**
+   * Waits its turn: the same attempt as a job again, in 0.5 s (jittered by
+   * half), then twice as long at each wait up to WAIT_MAX_MS, so that a long
+   * backlog behind a slow receiver costs the queue few runs.
+   */
   async function handBack (job: DeliveryJob, jobs: JobEnqueuer<AppJobCatalog>): Promise<void> {
-    await jobs.enqueue('webhook-delivery', job, { runAt: new Date(Date.now() + 500 + random() * 1000) })
+    const waits = job.waits ?? 0
+    const delayMs = Math.min(WAIT_MAX_MS, 500 * 2 ** waits) * (0.5 + random())
+    await jobs.enqueue('webhook-delivery', { deliveryId: job.deliveryId, attempt: job.attempt, waits: waits + 1 }, { runAt: new Date(Date.now() + delayMs) })
   }
 
   async function record (target: DeliveryTarget, job: DeliveryJob, result: AttemptResult, at: Date): Promise<void> {
