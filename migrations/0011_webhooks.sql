@@ -41,7 +41,8 @@ create index task_events_occurred_idx on task_events (occurred_at);
 
 -- One delivery per event and webhook: its id is the webhook-id header, the same on every attempt.
 -- in_flight_until: an attempt holds one of its webhook's slots until then (a lease, so a crashed
--- attempt frees its slot by itself).
+-- attempt frees its slot by itself). waiting_since: it found every slot taken and waits to be
+-- woken by the next attempt of its webhook that ends.
 create type webhook_delivery_status as enum ('pending', 'delivered', 'failed');
 create table webhook_deliveries (
   id uuid primary key default gen_random_uuid(),
@@ -54,12 +55,14 @@ create table webhook_deliveries (
   last_status_code integer,
   last_error text,
   in_flight_until timestamptz(3),
+  waiting_since timestamptz(3),
   created_at timestamptz(3) not null default now()
 );
 -- The deliveries log, newest first, paged by (created_at, id).
 create index webhook_deliveries_webhook_created_idx on webhook_deliveries (webhook_id, created_at desc, id desc);
--- The per-webhook cap counts these.
+-- The per-webhook cap counts these, and an attempt that ends wakes the oldest of those waiting.
 create index webhook_deliveries_in_flight_idx on webhook_deliveries (webhook_id) where in_flight_until is not null;
+create index webhook_deliveries_waiting_idx on webhook_deliveries (webhook_id, waiting_since, id) where waiting_since is not null;
 -- What the hourly purge deletes.
 create index webhook_deliveries_finished_idx on webhook_deliveries (status, created_at) where status <> 'pending';
 create index webhook_deliveries_event_idx on webhook_deliveries (event_id);

@@ -85,20 +85,45 @@ export function createDeliveriesRepository (sql: Queryable) {
 
     /**
      * Takes one of the webhook's `cap` slots for this delivery's attempt, for
-     * leaseMs: false when the webhook has `cap` attempts in flight already, or
-     * when this delivery is in flight itself (a twin job). Call it in a
-     * transaction: the webhook's row is locked first, and the count, in a
-     * statement of its own, then sees every slot committed before the lock was had.
+     * leaseMs: 'claimed'; 'busy' when the webhook has `cap` attempts in flight
+     * (the delivery is then marked waiting, keeping its place if it waited
+     * already); 'twin' when this delivery is in flight itself (another job of
+     * it). Call it in a transaction: the webhook's row is locked first, and the
+     * count, in a statement of its own, then sees every slot committed before.
      */
-    async claimSlot (webhookId: string, deliveryId: string, cap: number, leaseMs: number): Promise<boolean> {
+    async claimSlot (webhookId: string, deliveryId: string, cap: number, leaseMs: number): Promise<'claimed' | 'busy' | 'twin'> {
       await sql`select 1 from webhooks where id = ${webhookId} for no key update`
-      const rows = await sql`
-        update webhook_deliveries set in_flight_until = now() + ${leaseMs} * interval '1 millisecond'
-        where id = ${deliveryId} and status = 'pending' and (in_flight_until is null or in_flight_until < now())
-          and (select count(*) from webhook_deliveries
-               where webhook_id = ${webhookId} and in_flight_until is not null and in_flight_until >= now()) < ${cap}
-        returning id`
-      return rows.length > 0
+      const [row] = await sql<{ twin: boolean; inFlight: number }[]>`
+        select (select in_flight_until >= now() from webhook_deliveries where id = ${deliveryId}) as twin,
+          (select count(*) from webhook_deliveries
+           where webhook_id = ${webhookId} and in_flight_until is not null and in_flight_until >= now())::int as in_flight`
+      if (row?.twin === true) return 'twin'
+      if ((row?.inFlight ?? 0) >= cap) {
+        await sql`update webhook_deliveries set waiting_since = coalesce(waiting_since, now()) where id = ${deliveryId}`
+        return 'busy'
+      }
+      await sql`
+        update webhook_deliveries set in_flight_until = now() + ${leaseMs} * interval '1 millisecond', waiting_since = null
+        where id = ${deliveryId}`
+      return 'claimed'
+    },
+
+    /**
+     * The oldest delivery of the webhook waiting for a slot, taken off the
+     * waiting list for its job to try again (null when none waits). Called
+     * where an attempt ends, in the transaction that frees its slot.
+     */
+    async wakeNextWaiting (webhookId: string): Promise<{ id: string; attempts: number } | null> {
+      const rows = await sql<{ id: string; attempts: number }[]>`
+        update webhook_deliveries set waiting_since = null
+        where id = (
+          select id from webhook_deliveries
+          where webhook_id = ${webhookId} and waiting_since is not null and status = 'pending'
+          order by waiting_since, id
+          limit 1
+          for update skip locked)
+        returning id, attempts`
+      return rows[0] ?? null
     },
 
     /**
@@ -109,7 +134,7 @@ export function createDeliveriesRepository (sql: Queryable) {
       const rows = await sql`
         update webhook_deliveries set status = ${outcome.status}::webhook_delivery_status, attempts = attempts + 1,
           last_attempt_at = ${outcome.at}, last_status_code = ${outcome.statusCode}, last_error = ${outcome.error},
-          in_flight_until = null
+          in_flight_until = null, waiting_since = null
         where id = ${id} and attempts = ${expectedAttempts} and status = 'pending'
         returning id`
       return rows.length > 0
@@ -118,7 +143,7 @@ export function createDeliveriesRepository (sql: Queryable) {
     /** A pending delivery that will not be attempted (its webhook was disabled): failed, with why. */
     async abandon (id: string, expectedAttempts: number, reason: string): Promise<void> {
       await sql`
-        update webhook_deliveries set status = 'failed', last_error = ${reason}, in_flight_until = null
+        update webhook_deliveries set status = 'failed', last_error = ${reason}, in_flight_until = null, waiting_since = null
         where id = ${id} and attempts = ${expectedAttempts} and status = 'pending'`
     },
 

@@ -21,9 +21,7 @@ export const jobCatalog = {
     payload: Type.Object({
       deliveryId: Type.String({ pattern: UUID_PATTERN }),
       /** Attempts the delivery had when this job was enqueued: a job that finds another count is a stale twin. */
-      attempt: Type.Integer({ minimum: 0 }),
-      /** Times this attempt found its webhook at its in-flight cap and waited (each wait about twice the one before). */
-      waits: Type.Optional(Type.Integer({ minimum: 1 }))
+      attempt: Type.Integer({ minimum: 0 })
     }, { additionalProperties: false }),
     maxAttempts: 10,
     // Above WEBHOOKS_TIMEOUT_MS's largest value (30 s), with room for the bookkeeping.

@@ -14,8 +14,12 @@ import { signDelivery } from './signing.js'
 export const DISABLE_AFTER_MS = 5 * 86_400_000
 /** An attempt's slot is held for its time-out plus this (its bookkeeping); a crashed attempt's slot frees itself then. */
 export const SLOT_MARGIN_MS = 5000
-/** A delivery waiting for a slot tries again after about 0.5 s, then twice as long each time, up to this. */
-export const WAIT_MAX_MS = 30_000
+/**
+ * A delivery waiting for a slot is woken by the next attempt of its webhook
+ * that ends; in case that never comes (its attempt's worker died), its job
+ * also runs again after about this long.
+ */
+export const WAIT_FALLBACK_MS = 30_000
 
 export interface WebhookDeliverySettings {
   timeoutMs: number
@@ -39,7 +43,6 @@ export interface WebhookDelivererOptions {
 export interface DeliveryJob {
   deliveryId: string
   attempt: number
-  waits?: number | undefined
 }
 
 /** The Standard Webhooks body of a delivery: the same bytes on every attempt. */
@@ -61,22 +64,17 @@ export function signingSecrets (target: Pick<DeliveryTarget, 'secret' | 'previou
  * crash at any point loses nothing: the job's lease runs out and the attempt
  * runs again (at least once: receivers drop repeats by webhook-id). An
  * attempt first takes one of its webhook's WEBHOOKS_MAX_IN_FLIGHT slots;
- * when none is free the job is handed back for a while (handBack), no
- * attempt counted, so a slow receiver holds its own webhook's slots and no more.
+ * when none is free the delivery waits, no attempt counted, until an attempt
+ * of its webhook ends and wakes it (the oldest waiting first), so a slow
+ * receiver holds its own webhook's slots and no more.
  */
 export function createWebhookDeliverer (options: WebhookDelivererOptions) {
   const { deliveries, inTransaction, policy, settings, clock, log } = options
   const random = options.random ?? Math.random
 
-  /**
-   * Waits its turn: the same attempt as a job again, in 0.5 s (jittered by
-   * half), then twice as long at each wait up to WAIT_MAX_MS, so that a long
-   * backlog behind a slow receiver costs the queue few runs.
-   */
-  async function handBack (job: DeliveryJob, jobs: JobEnqueuer<AppJobCatalog>): Promise<void> {
-    const waits = job.waits ?? 0
-    const delayMs = Math.min(WAIT_MAX_MS, 500 * 2 ** waits) * (0.5 + random())
-    await jobs.enqueue('webhook-delivery', { deliveryId: job.deliveryId, attempt: job.attempt, waits: waits + 1 }, { runAt: new Date(Date.now() + delayMs) })
+  /** The fallback of a delivery that waits: its job again in about delayMs (give or take a quarter). */
+  async function tryAgainLater (job: DeliveryJob, jobs: JobEnqueuer<AppJobCatalog>, delayMs: number): Promise<void> {
+    await jobs.enqueue('webhook-delivery', job, { runAt: new Date(Date.now() + delayMs * (0.75 + random() * 0.5)) })
   }
 
   async function record (target: DeliveryTarget, job: DeliveryJob, result: AttemptResult, at: Date): Promise<void> {
@@ -90,6 +88,9 @@ export function createWebhookDeliverer (options: WebhookDelivererOptions) {
         log.warn(context, 'webhook attempt already recorded by another run of its job: this run\'s outcome is dropped')
         return
       }
+      // Its slot is free: the delivery of this webhook that has waited longest for one goes now.
+      const next = await deliveries.wakeNextWaiting(target.webhookId)
+      if (next !== null) await jobs.enqueue('webhook-delivery', { deliveryId: next.id, attempt: next.attempts })
       if (result.ok) {
         await webhooks.markWorking(target.webhookId)
         log.info({ ...context, statusCode: result.statusCode }, 'webhook delivered')
@@ -120,13 +121,15 @@ export function createWebhookDeliverer (options: WebhookDelivererOptions) {
       return
     }
     const leaseMs = settings.timeoutMs + SLOT_MARGIN_MS
-    const claimed = await inTransaction(async ({ deliveries, jobs }) => {
-      const slot = await deliveries.claimSlot(target.webhookId, target.id, settings.maxInFlight, leaseMs)
-      if (!slot) await handBack(job, jobs)
-      return slot
+    const slot = await inTransaction(async ({ deliveries, jobs }) => {
+      const claimed = await deliveries.claimSlot(target.webhookId, target.id, settings.maxInFlight, leaseMs)
+      // A twin's attempt may belong to a worker that died: once its slot's lease is over, this job looks again.
+      if (claimed !== 'claimed') await tryAgainLater(job, jobs, claimed === 'busy' ? WAIT_FALLBACK_MS : leaseMs * 4 / 3)
+      return claimed
     })
-    if (!claimed) {
-      log.debug({ deliveryId: target.id, webhookId: target.webhookId }, 'webhook at its in-flight cap: delivery handed back')
+    if (slot !== 'claimed') {
+      // busy: woken when a slot frees; twin: this delivery's attempt is already running under another job.
+      log.debug({ deliveryId: target.id, webhookId: target.webhookId, slot }, 'webhook delivery waits: no slot')
       return
     }
     const at = new Date(clock())
