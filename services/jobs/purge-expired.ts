@@ -45,7 +45,9 @@ export interface PurgeCounts {
  * more than 30 days ago (failed: 90 days) with the events none of them needs
  * any more. Safe to repeat, and to stop at any batch: what is left goes at the next run.
  */
-export async function purgeExpired ({ refreshTokens, idempotencyKeys, webhookDeliveries, now, signal, log }: PurgeExpiredOptions): Promise<PurgeCounts> {
+export async function purgeExpired (
+  { refreshTokens, idempotencyKeys, webhookDeliveries, now, signal, log }: PurgeExpiredOptions
+): Promise<PurgeCounts> {
   const ago = (ms: number) => new Date(now.getTime() - ms)
   const counts = {
     refreshTokenFamilies: await inBatches(signal, (limit) => refreshTokens.purgeDeadFamilies(ago(DEAD_FAMILY_GRACE_MS), limit)),

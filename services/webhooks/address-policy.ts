@@ -15,7 +15,7 @@ export interface ResolvedAddress {
   family: 4 | 6
 }
 
-/** Every address a host name resolves to. The default asks the system resolver (getaddrinfo: /etc/hosts, then DNS); tests inject their own. */
+/** Every address a host name resolves to. The default asks the system (getaddrinfo: /etc/hosts, then DNS); tests inject their own. */
 export type HostResolver = (hostname: string) => Promise<ResolvedAddress[]>
 
 export const systemResolver: HostResolver = async (hostname) => {
@@ -118,7 +118,8 @@ function embeddedIpv4 (bytes: Uint8Array): string | undefined {
   if (allZero(bytes, 0, 10) && bytes[10] === 0xff && bytes[11] === 0xff) return dottedQuad(bytes, 12)
   if (allZero(bytes, 0, 8) && bytes[8] === 0xff && bytes[9] === 0xff && allZero(bytes, 10, 12)) return dottedQuad(bytes, 12)
   if (allZero(bytes, 0, 12) && !allZero(bytes, 12, 15)) return dottedQuad(bytes, 12)
-  if (bytes[0] === 0x00 && bytes[1] === 0x64 && bytes[2] === 0xff && bytes[3] === 0x9b && allZero(bytes, 4, 12)) return dottedQuad(bytes, 12)
+  const nat64 = bytes[0] === 0x00 && bytes[1] === 0x64 && bytes[2] === 0xff && bytes[3] === 0x9b
+  if (nat64 && allZero(bytes, 4, 12)) return dottedQuad(bytes, 12)
   if (bytes[0] === 0x20 && bytes[1] === 0x02) return dottedQuad(bytes, 2)
   return undefined
 }

@@ -8,6 +8,7 @@ import type { AppJobCatalog } from '../jobs/catalog.js'
 import type { AddressPolicy } from './address-policy.js'
 import { attemptDelivery, type AttemptResult } from './http.js'
 import { webhookRetryDelayMs } from './retry.js'
+import type { DeliveryStatus } from './schemas.js'
 import { signDelivery } from './signing.js'
 
 /** A webhook whose deliveries have all failed for this long is disabled, and its owner emailed. */
@@ -80,10 +81,11 @@ export function createWebhookDeliverer (options: WebhookDelivererOptions) {
   async function record (target: DeliveryTarget, job: DeliveryJob, result: AttemptResult, at: Date): Promise<void> {
     const attempts = job.attempt + 1
     const retryInMs = result.ok || attempts >= settings.maxAttempts ? null : webhookRetryDelayMs(attempts, settings.retryBaseMs, random)
-    const status = result.ok ? 'delivered' : retryInMs === null ? 'failed' : 'pending'
+    const status: DeliveryStatus = result.ok ? 'delivered' : retryInMs === null ? 'failed' : 'pending'
     const context = { deliveryId: target.id, webhookId: target.webhookId, eventType: target.eventType, attempts }
     await inTransaction(async ({ deliveries, webhooks, jobs }) => {
-      const recorded = await deliveries.recordAttempt(target.id, job.attempt, { status, at, statusCode: result.statusCode, error: result.error })
+      const outcome = { status, at, statusCode: result.statusCode, error: result.error }
+      const recorded = await deliveries.recordAttempt(target.id, job.attempt, outcome)
       if (!recorded) {
         log.warn(context, 'webhook attempt already recorded by another run of its job: this run\'s outcome is dropped')
         return

@@ -28,7 +28,9 @@ export function eventTypes (change: TaskChange): TaskEventType[] {
  * change once for the webhooks that want it, a delivery per webhook and event
  * type, and a delivery job for each, all committing with the change.
  */
-export function createWebhookOutbox ({ deliveries, jobs }: { deliveries: DeliveriesRepository; jobs: JobEnqueuer<AppJobCatalog> }): TaskEvents {
+export function createWebhookOutbox (
+  { deliveries, jobs }: { deliveries: DeliveriesRepository; jobs: JobEnqueuer<AppJobCatalog> }
+): TaskEvents {
   return {
     async record (change) {
       const task = change.kind === 'deleted' ? { id: change.task.id } : publicTask(change.task)

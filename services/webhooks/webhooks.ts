@@ -97,7 +97,9 @@ export function createWebhooksService ({ webhooks, deliveries, inTransaction, po
     },
 
     /** A page of the webhook's deliveries, newest first. */
-    async deliveries (userId: string, id: string, request: { limit: number; cursor?: string | undefined }): Promise<{ items: Delivery[]; nextCursor: string | null }> {
+    async deliveries (
+      userId: string, id: string, request: { limit: number; cursor?: string | undefined }
+    ): Promise<{ items: Delivery[]; nextCursor: string | null }> {
       await owned(userId, id)
       const after = request.cursor === undefined ? undefined : cursors.decode(userId, id, request.cursor)
       const rows = await deliveries.listByWebhook(id, request.limit, after)

@@ -140,10 +140,12 @@ export function webhooksClient (app: FastifyInstance, accessToken: string) {
 }
 
 /** The event a request carries, after checking its signature with the standardwebhooks package (throws if it does not verify). */
-export function verified (request: ReceivedRequest, secret: string): { type: string; timestamp: string; data: { task: Record<string, unknown> } } {
+export interface VerifiedEvent { type: string; timestamp: string; data: { task: Record<string, unknown> } }
+
+export function verified (request: ReceivedRequest, secret: string): VerifiedEvent {
   return new Webhook(secret).verify(request.body, {
     'webhook-id': String(request.headers['webhook-id']),
     'webhook-timestamp': String(request.headers['webhook-timestamp']),
     'webhook-signature': String(request.headers['webhook-signature'])
-  }) as { type: string; timestamp: string; data: { task: Record<string, unknown> } }
+  }) as VerifiedEvent
 }
