@@ -78,7 +78,8 @@ export default fp<JobsPluginOptions>(async (app, { clock = systemClock, resolveH
     policy: { allowPrivate: webhooks.allowPrivateUrls, resolve: resolveHost },
     settings: webhooks,
     clock,
-    log
+    log,
+    onAttempt: (outcome) => { metrics.webhookAttempt(outcome) }
   })
 
   const worker = settings.concurrency === 0

@@ -38,6 +38,8 @@ export interface WebhookDelivererOptions {
   settings: WebhookDeliverySettings
   clock: Clock
   log: FastifyBaseLogger
+  /** Called once an attempt's outcome is recorded (metrics). */
+  onAttempt?: (outcome: 'delivered' | 'retried' | 'failed') => void
   random?: () => number
 }
 
@@ -83,12 +85,11 @@ export function createWebhookDeliverer (options: WebhookDelivererOptions) {
     const retryInMs = result.ok || attempts >= settings.maxAttempts ? null : webhookRetryDelayMs(attempts, settings.retryBaseMs, random)
     const status: DeliveryStatus = result.ok ? 'delivered' : retryInMs === null ? 'failed' : 'pending'
     const context = { deliveryId: target.id, webhookId: target.webhookId, eventType: target.eventType, attempts }
-    await inTransaction(async ({ deliveries, webhooks, jobs }) => {
+    const recorded = await inTransaction(async ({ deliveries, webhooks, jobs }) => {
       const outcome = { status, at, statusCode: result.statusCode, error: result.error }
-      const recorded = await deliveries.recordAttempt(target.id, job.attempt, outcome)
-      if (!recorded) {
+      if (!await deliveries.recordAttempt(target.id, job.attempt, outcome)) {
         log.warn(context, 'webhook attempt already recorded by another run of its job: this run\'s outcome is dropped')
-        return
+        return false
       }
       // Its slot is free: the delivery of this webhook that has waited longest for one goes now.
       const next = await deliveries.wakeNextWaiting(target.webhookId)
@@ -96,7 +97,7 @@ export function createWebhookDeliverer (options: WebhookDelivererOptions) {
       if (result.ok) {
         await webhooks.markWorking(target.webhookId)
         log.info({ ...context, statusCode: result.statusCode }, 'webhook delivered')
-        return
+        return true
       }
       if (retryInMs !== null) {
         await jobs.enqueue('webhook-delivery', { deliveryId: target.id, attempt: attempts }, { runAt: new Date(Date.now() + retryInMs) })
@@ -111,7 +112,9 @@ export function createWebhookDeliverer (options: WebhookDelivererOptions) {
         })
         log.warn({ webhookId: target.webhookId, failingSince: disabled.failingSince }, 'webhook disabled: every delivery failed for five days')
       }
+      return true
     })
+    if (recorded) options.onAttempt?.(result.ok ? 'delivered' : retryInMs === null ? 'failed' : 'retried')
   }
 
   return async function deliver (job: DeliveryJob, { signal }: { signal: AbortSignal }): Promise<void> {

@@ -113,6 +113,17 @@ export interface DeliveryBody {
   createdAt: string
 }
 
+/**
+ * Waits until no delivery is pending: what the receivers have by then is all they will get (every job of a
+ * delivery looks at its status first; a fallback job left in the queue finds it delivered and does nothing).
+ */
+export async function noDeliveryPending (app: FastifyInstance, timeoutMs = 30_000): Promise<void> {
+  await eventually(async () => {
+    const [row] = await app.sql<{ pending: number }[]>`select count(*)::int as pending from webhook_deliveries where status = 'pending'`
+    return row?.pending === 0
+  }, timeoutMs, 'no webhook delivery pending')
+}
+
 /** A client for one user's webhooks over HTTP. */
 export function webhooksClient (app: FastifyInstance, accessToken: string) {
   const headers = bearer(accessToken)

@@ -5,7 +5,6 @@
  * one database share the deliveries, each event reaching the receiver once.
  */
 import { once } from 'node:events'
-import type { FastifyInstance } from 'fastify'
 import t from 'tap'
 import { buildTestApp } from '../helpers/app.js'
 import { registerUser } from '../helpers/auth.js'
@@ -13,7 +12,7 @@ import { createTestDatabase } from '../helpers/database.js'
 import { eventually } from '../helpers/jobs.js'
 import { LOAD_TEST_ENVIRONMENT, registerOverHttp, startServerProcess } from '../helpers/server-process.js'
 import { tasksClient } from '../helpers/tasks.js'
-import { DELIVERY_TEST_ENVIRONMENT, startReceiver, verified, type DeliveryBody } from '../helpers/webhooks.js'
+import { DELIVERY_TEST_ENVIRONMENT, noDeliveryPending, startReceiver, verified, type DeliveryBody } from '../helpers/webhooks.js'
 
 const SERVER_ENVIRONMENT = {
   ...LOAD_TEST_ENVIRONMENT,
@@ -54,16 +53,6 @@ t.test('SIGKILL after the change commits, while its delivery is out: delivered a
   t.match(deliveries[0], { status: 'delivered', attempts: 1, lastStatusCode: 204 }, 'the killed attempt was never recorded; the one after the restart was')
 })
 
-/** Waits until no delivery is pending and no delivery job is left to run. */
-async function quiet (app: FastifyInstance): Promise<void> {
-  await eventually(async () => {
-    const [row] = await app.sql<{ busy: number }[]>`
-      select (select count(*) from webhook_deliveries where status = 'pending')
-        + (select count(*) from jobs where type = 'webhook-delivery' and state in ('queued', 'running')) as busy`
-    return Number(row?.busy) === 0
-  }, 30_000, 'no webhook delivery pending')
-}
-
 t.test('two instances on one database deliver each event once between them', async (t) => {
   const database = await createTestDatabase(t)
   const receiver = await startReceiver(t)
@@ -86,7 +75,7 @@ t.test('two instances on one database deliver each event once between them', asy
     const task = await tasks.createTask({ title: `u${u} t${index}` })
     t.equal((await tasksClient(app === one.app ? two.app : one.app, user.accessToken).patch(task.id, { priority: 'high' })).statusCode, 200)
   })))
-  await quiet(one.app)
+  await noDeliveryPending(one.app)
 
   const ids = receiver.requests.map((request) => String(request.headers['webhook-id']))
   t.equal(ids.length, 60, 'sixty requests for sixty events')

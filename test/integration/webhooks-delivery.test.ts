@@ -6,7 +6,6 @@
  * rolled back, two signatures through a rotation, the deliveries log.
  */
 import { InMemorySpanExporter } from '@opentelemetry/sdk-trace-node'
-import type { FastifyInstance } from 'fastify'
 import t from 'tap'
 import { Webhook } from 'standardwebhooks'
 import { buildTestApp } from '../helpers/app.js'
@@ -14,17 +13,7 @@ import { loginUser, registerUser } from '../helpers/auth.js'
 import { eventually } from '../helpers/jobs.js'
 import { freePort } from '../helpers/smtp.js'
 import { tasksClient, type TaskBody } from '../helpers/tasks.js'
-import { DELIVERY_TEST_ENVIRONMENT, startReceiver, verified, webhooksClient, type DeliveryBody } from '../helpers/webhooks.js'
-
-/** Waits until no webhook delivery is pending or has a job to run: what the receivers have by then is all they will get. */
-async function quiet (app: FastifyInstance): Promise<void> {
-  await eventually(async () => {
-    const [row] = await app.sql<{ busy: number }[]>`
-      select (select count(*) from webhook_deliveries where status = 'pending')
-        + (select count(*) from jobs where type = 'webhook-delivery' and state in ('queued', 'running')) as busy`
-    return Number(row?.busy) === 0
-  }, 20_000, 'no webhook delivery pending')
-}
+import { DELIVERY_TEST_ENVIRONMENT, noDeliveryPending, startReceiver, verified, webhooksClient, type DeliveryBody } from '../helpers/webhooks.js'
 
 t.test('every event type is delivered once per change, signed, with the task as the API shows it', async (t) => {
   const { app } = await buildTestApp(t, DELIVERY_TEST_ENVIRONMENT)
@@ -46,7 +35,7 @@ t.test('every event type is delivered once per change, signed, with the task as 
   const replaced = (await tasks.put(created.id, { title: 'Write the report', priority: 'high' })).json<TaskBody>()
   const completed = (await tasks.done(created.id)).json<TaskBody>()
   t.equal((await tasks.delete(created.id)).statusCode, 204)
-  await quiet(app)
+  await noDeliveryPending(app)
 
   const events = receiver.requests.map((request) => ({ id: String(request.headers['webhook-id']), event: verified(request, all.secret) }))
   // Order between events is not guaranteed (API.md): compared in the order of the task's versions.
@@ -92,7 +81,7 @@ t.test('a receiver that answers 503, then 204: retried with the same webhook-id 
   await tasksClient(app, user.accessToken).createTask()
 
   const [first, second] = await receiver.waitFor(2)
-  await quiet(app)
+  await noDeliveryPending(app)
   t.equal(receiver.requests.length, 2)
   t.ok(first !== undefined && second !== undefined)
   if (first === undefined || second === undefined) return
@@ -101,6 +90,10 @@ t.test('a receiver that answers 503, then 204: retried with the same webhook-id 
   t.equal(verified(second, webhook.secret).type, 'task.created')
   const [delivery] = (await hooks.deliveries(webhook.id)).json<{ items: DeliveryBody[] }>().items
   t.match(delivery, { id: first.headers['webhook-id'], status: 'delivered', attempts: 2, lastStatusCode: 204, lastError: null })
+  const metrics = (await app.inject({ method: 'GET', url: '/metrics' })).body
+  t.match(metrics, /^taskforge_webhook_attempts_total\{outcome="retried"\} 1$/m, 'attempts are counted by outcome')
+  t.match(metrics, /^taskforge_webhook_attempts_total\{outcome="delivered"\} 1$/m)
+  t.match(metrics, /^taskforge_webhook_attempts_total\{outcome="failed"\} 0$/m)
 })
 
 t.test('a receiver that never answers: the attempt times out and is retried; out of attempts the delivery is failed', async (t) => {
@@ -169,7 +162,7 @@ t.test('a change that is refused (412, 404) or rolls back produces no event', as
   t.match((await tasks.get(task.id)).json(), { title: 'Before any webhook', version: 1 }, 'the change rolled back')
 
   t.equal((await tasks.patch(task.id, { title: 'marker' })).statusCode, 200)
-  await quiet(app)
+  await noDeliveryPending(app)
   t.same(receiver.requests.map((request) => verified(request, webhook.secret).data.task.title), ['marker'],
     'only the change that committed was delivered')
   const [events] = await app.sql<{ count: number }[]>`select count(*)::int as count from task_events`
