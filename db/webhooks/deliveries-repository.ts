@@ -13,6 +13,8 @@ export interface DeliveryTarget {
   eventType: TaskEventType
   status: DeliveryStatus
   attempts: number
+  /** An attempt of it holds a slot now (under another job). */
+  inFlight: boolean
   url: string
   enabled: boolean
   secret: Buffer
@@ -71,41 +73,43 @@ export function createDeliveriesRepository (sql: Queryable) {
         limit ${limit + 1}`
     },
 
-    async findTarget (id: string): Promise<DeliveryTarget | null> {
+    /**
+     * The delivery with its webhook and event, its webhook's row locked (FOR NO
+     * KEY UPDATE) until the transaction ends: call it in a transaction, before
+     * takeSlot, so that attempts of one webhook take their slots one at a time.
+     */
+    async findTargetLocked (id: string): Promise<DeliveryTarget | null> {
       const [row] = await sql<DeliveryTarget[]>`
-        select d.id, d.webhook_id, d.event_type, d.status, d.attempts,
+        select d.id, d.webhook_id, d.event_type, d.status, d.attempts, coalesce(d.in_flight_until >= now(), false) as in_flight,
           w.url, w.enabled, w.secret, w.previous_secret, w.previous_secret_until,
           e.occurred_at, e.data
         from webhook_deliveries d
         join webhooks w on w.id = d.webhook_id
         join task_events e on e.id = d.event_id
-        where d.id = ${id}`
+        where d.id = ${id}
+        for no key update of w`
       return row ?? null
     },
 
     /**
-     * Takes one of the webhook's `cap` slots for this delivery's attempt, for
-     * leaseMs: 'claimed'; 'busy' when the webhook has `cap` attempts in flight
-     * (the delivery is then marked waiting, keeping its place if it waited
-     * already); 'twin' when this delivery is in flight itself (another job of
-     * it). Call it in a transaction: the webhook's row is locked first, and the
-     * count, in a statement of its own, then sees every slot committed before.
+     * Takes one of the webhook's `cap` slots for the delivery's attempt, for
+     * leaseMs, unless `cap` attempts of the webhook are in flight (false). Call
+     * it after findTargetLocked, in its transaction: this statement's count
+     * then sees every slot committed before the lock was had.
      */
-    async claimSlot (webhookId: string, deliveryId: string, cap: number, leaseMs: number): Promise<'claimed' | 'busy' | 'twin'> {
-      await sql`select 1 from webhooks where id = ${webhookId} for no key update`
-      const [row] = await sql<{ twin: boolean; inFlight: number }[]>`
-        select (select in_flight_until >= now() from webhook_deliveries where id = ${deliveryId}) as twin,
-          (select count(*) from webhook_deliveries
-           where webhook_id = ${webhookId} and in_flight_until is not null and in_flight_until >= now())::int as in_flight`
-      if (row?.twin === true) return 'twin'
-      if ((row?.inFlight ?? 0) >= cap) {
-        await sql`update webhook_deliveries set waiting_since = coalesce(waiting_since, now()) where id = ${deliveryId}`
-        return 'busy'
-      }
-      await sql`
+    async takeSlot (webhookId: string, deliveryId: string, cap: number, leaseMs: number): Promise<boolean> {
+      const rows = await sql`
         update webhook_deliveries set in_flight_until = now() + ${leaseMs} * interval '1 millisecond', waiting_since = null
-        where id = ${deliveryId}`
-      return 'claimed'
+        where id = ${deliveryId}
+          and (select count(*) from webhook_deliveries
+               where webhook_id = ${webhookId} and in_flight_until is not null and in_flight_until >= now()) < ${cap}
+        returning id`
+      return rows.length > 0
+    },
+
+    /** The delivery waits for a slot: it joins the webhook's waiting list, or keeps its place there. */
+    async markWaiting (id: string): Promise<void> {
+      await sql`update webhook_deliveries set waiting_since = coalesce(waiting_since, now()) where id = ${id}`
     },
 
     /**

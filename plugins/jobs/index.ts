@@ -71,7 +71,6 @@ export default fp<JobsPluginOptions>(async (app, { clock = systemClock, resolveH
 
   const webhooks = app.config.webhooks
   const deliverWebhook = createWebhookDeliverer({
-    deliveries: createDeliveriesRepository(app.sql),
     inTransaction: unitOfWork(app.sql, (tx) => ({
       deliveries: createDeliveriesRepository(tx), webhooks: createWebhooksRepository(tx), jobs: queue.within(tx)
     })),

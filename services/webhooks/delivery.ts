@@ -31,7 +31,6 @@ export interface WebhookDeliverySettings {
 }
 
 export interface WebhookDelivererOptions {
-  deliveries: DeliveriesRepository
   /** Bookkeeping that commits together: a slot and a hand-back, an outcome and the next attempt's job. */
   inTransaction: UnitOfWork<{ deliveries: DeliveriesRepository; webhooks: WebhooksRepository; jobs: JobEnqueuer<AppJobCatalog> }>
   policy: AddressPolicy
@@ -72,7 +71,7 @@ export function signingSecrets (target: Pick<DeliveryTarget, 'secret' | 'previou
  * receiver holds its own webhook's slots and no more.
  */
 export function createWebhookDeliverer (options: WebhookDelivererOptions) {
-  const { deliveries, inTransaction, policy, settings, clock, log } = options
+  const { inTransaction, policy, settings, clock, log } = options
   const random = options.random ?? Math.random
 
   /** The fallback of a delivery that waits: its job again in about delayMs (give or take a quarter). */
@@ -117,26 +116,39 @@ export function createWebhookDeliverer (options: WebhookDelivererOptions) {
     if (recorded) options.onAttempt?.(result.ok ? 'delivered' : retryInMs === null ? 'failed' : 'retried')
   }
 
-  return async function deliver (job: DeliveryJob, { signal }: { signal: AbortSignal }): Promise<void> {
-    const target = await deliveries.findTarget(job.deliveryId)
-    // Gone with its webhook, finished, or attempted since this job was enqueued (a twin): nothing to do.
-    if (target === null || target.status !== 'pending' || target.attempts !== job.attempt) return
-    if (!target.enabled) {
-      await deliveries.abandon(target.id, job.attempt, 'the webhook was disabled before this delivery went out')
-      return
-    }
+  /**
+   * The delivery, if this job should attempt it now, with one of its
+   * webhook's slots taken; null when there is nothing to do now: the delivery
+   * is gone, finished or attempted since (a stale job), its webhook was
+   * disabled (it is failed), it waits for a slot, or another job of it holds one.
+   */
+  async function claim (job: DeliveryJob): Promise<DeliveryTarget | null> {
     const leaseMs = settings.timeoutMs + SLOT_MARGIN_MS
-    const slot = await inTransaction(async ({ deliveries, jobs }) => {
-      const claimed = await deliveries.claimSlot(target.webhookId, target.id, settings.maxInFlight, leaseMs)
-      // A twin's attempt may belong to a worker that died: once its slot's lease is over, this job looks again.
-      if (claimed !== 'claimed') await tryAgainLater(job, jobs, claimed === 'busy' ? WAIT_FALLBACK_MS : leaseMs * 4 / 3)
-      return claimed
+    return inTransaction(async ({ deliveries, jobs }) => {
+      const target = await deliveries.findTargetLocked(job.deliveryId)
+      if (target === null || target.status !== 'pending' || target.attempts !== job.attempt) return null
+      if (!target.enabled) {
+        await deliveries.abandon(target.id, job.attempt, 'the webhook was disabled before this delivery went out')
+        return null
+      }
+      if (target.inFlight) {
+        // That attempt may belong to a worker that died: once its slot's lease is over, this job looks again.
+        await tryAgainLater(job, jobs, leaseMs * 4 / 3)
+        return null
+      }
+      if (!await deliveries.takeSlot(target.webhookId, target.id, settings.maxInFlight, leaseMs)) {
+        await deliveries.markWaiting(target.id)
+        await tryAgainLater(job, jobs, WAIT_FALLBACK_MS)
+        log.debug({ deliveryId: target.id, webhookId: target.webhookId }, 'webhook at its in-flight cap: the delivery waits')
+        return null
+      }
+      return target
     })
-    if (slot !== 'claimed') {
-      // busy: woken when a slot frees; twin: this delivery's attempt is already running under another job.
-      log.debug({ deliveryId: target.id, webhookId: target.webhookId, slot }, 'webhook delivery waits: no slot')
-      return
-    }
+  }
+
+  return async function deliver (job: DeliveryJob, { signal }: { signal: AbortSignal }): Promise<void> {
+    const target = await claim(job)
+    if (target === null) return
     const at = new Date(clock())
     const body = deliveryBody(target)
     const result = await attemptDelivery({
