@@ -51,6 +51,7 @@ const webhookRoutes: FastifyPluginAsyncTypebox = async (app) => {
       tags,
       operationId: 'listWebhooks',
       summary: 'List your webhooks',
+      description: 'Every webhook of yours, oldest first, without its secret.',
       security,
       response: { 200: WebhookList, 401: problems[401], 403: problems[403], 429: problems[429] }
     }
@@ -62,6 +63,7 @@ const webhookRoutes: FastifyPluginAsyncTypebox = async (app) => {
       tags,
       operationId: 'getWebhook',
       summary: 'Read a webhook',
+      description: 'Without its secret; another user\'s webhook is a 404, as a missing one is.',
       security,
       params: WebhookParams,
       response: { 200: WebhookRef, 401: problems[401], 403: problems[403], 404: problems[404], 429: problems[429] }

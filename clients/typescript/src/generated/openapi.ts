@@ -1086,7 +1086,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** List your webhooks */
+        /**
+         * List your webhooks
+         * @description Every webhook of yours, oldest first, without its secret.
+         */
         get: operations["listWebhooks"];
         put?: never;
         /**
@@ -1107,7 +1110,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Read a webhook */
+        /**
+         * Read a webhook
+         * @description Without its secret; another user's webhook is a 404, as a missing one is.
+         */
         get: operations["getWebhook"];
         put?: never;
         post?: never;
