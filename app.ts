@@ -21,12 +21,15 @@ import requestId, { requestIdServerOptions } from './plugins/request-id.js'
 import requestTimeout from './plugins/request-timeout.js'
 import security from './plugins/security.js'
 import tasks from './plugins/tasks.js'
+import webhooks from './plugins/webhooks.js'
 import { buildValidator } from './plugins/validation.js'
 import authRoutes from './routes/auth/index.js'
 import healthRoutes from './routes/health.js'
 import metricsRoutes from './routes/metrics.js'
 import taskRoutes from './routes/tasks/index.js'
+import webhookRoutes from './routes/webhooks/index.js'
 import type { Clock } from './services/clock.js'
+import type { HostResolver } from './services/webhooks/address-policy.js'
 
 export interface BuildAppOptions {
   /** Where log lines go instead of stdout; tests read them from here. */
@@ -37,6 +40,8 @@ export interface BuildAppOptions {
   clock?: Clock
   /** Tests: spans go to this exporter (an InMemorySpanExporter) as they end, whatever OTEL_EXPORTER_OTLP_ENDPOINT says. */
   traceExporter?: SpanExporter
+  /** How webhook URLs' host names resolve, at save and at delivery (the system's resolver by default); tests inject one. */
+  resolveHost?: HostResolver
 }
 
 /** TRUST_PROXY=n: believe the n proxies nearest to us (Fastify's types have no number form). */
@@ -77,11 +82,12 @@ export async function buildApp (config: Config, options: BuildAppOptions = {}): 
   await app.register(requestTimeout)
   await app.register(availability)
   await app.register(docs)
-  // The app's concerns, each decorating what it owns for those after it: app.sql, app.mailer, app.jobs, app.auth, app.tasks.
+  // The app's concerns, each decorating what it owns for those after it: app.sql, app.mailer, app.jobs, app.auth, app.webhooks, app.tasks.
   await app.register(db, { sql: options.sql })
   await app.register(mailer)
-  await app.register(jobs, { clock: options.clock })
+  await app.register(jobs, { clock: options.clock, resolveHost: options.resolveHost })
   await app.register(auth, { clock: options.clock })
+  await app.register(webhooks, { clock: options.clock, resolveHost: options.resolveHost })
   await app.register(tasks, { clock: options.clock })
   await app.register(rateLimits)
 
@@ -90,5 +96,6 @@ export async function buildApp (config: Config, options: BuildAppOptions = {}): 
   await app.register(metricsListener)
   await app.register(authRoutes)
   await app.register(taskRoutes)
+  await app.register(webhookRoutes)
   return app
 }

@@ -50,6 +50,11 @@ export const EnvironmentSchema = Type.Object({
   JOBS_LEASE_MS: Type.Integer({ minimum: 300, maximum: 3_600_000, default: 60_000 }),
   JOBS_MAX_ATTEMPTS: Type.Integer({ minimum: 1, maximum: 100, default: 5 }),
   JOBS_RETRY_BASE_MS: Type.Integer({ minimum: 1, maximum: 3_600_000, default: 1000 }),
+  WEBHOOKS_ALLOW_PRIVATE_URLS: Type.Boolean({ default: false }),
+  WEBHOOKS_TIMEOUT_MS: Type.Integer({ minimum: 100, maximum: 30_000, default: 10_000 }),
+  WEBHOOKS_MAX_ATTEMPTS: Type.Integer({ minimum: 1, maximum: 30, default: 10 }),
+  WEBHOOKS_RETRY_BASE_MS: Type.Integer({ minimum: 1, maximum: 3_600_000, default: 15_000 }),
+  WEBHOOKS_MAX_IN_FLIGHT: Type.Integer({ minimum: 1, maximum: 100, default: 2 }),
   REQUEST_TIMEOUT_MS: Type.Integer({ minimum: 100, maximum: 600_000, default: 10_000 }),
   BODY_LIMIT: Type.Integer({ minimum: 1024, maximum: 100 * 1024 * 1024, default: 1024 * 1024 }),
   RATE_LIMIT_MAX: Type.Integer({ minimum: 1, default: 300 }),
@@ -118,6 +123,18 @@ export const ConfigSchema = Type.Object({
     leaseMs: Env.JOBS_LEASE_MS,
     maxAttempts: Env.JOBS_MAX_ATTEMPTS,
     retryBaseMs: Env.JOBS_RETRY_BASE_MS
+  }),
+  webhooks: Type.Object({
+    /** Lifts the https-only and address rules (loopback, private, link-local, ...); cloud metadata addresses stay refused. */
+    allowPrivateUrls: Env.WEBHOOKS_ALLOW_PRIVATE_URLS,
+    /** An attempt not answered (status and body) within this is a failure. */
+    timeoutMs: Env.WEBHOOKS_TIMEOUT_MS,
+    /** Attempts of one delivery, the first included, before it is failed. */
+    maxAttempts: Env.WEBHOOKS_MAX_ATTEMPTS,
+    /** The wait after the first failed attempt; each next one is 4 times longer, up to 6 hours (services/webhooks/retry.ts). */
+    retryBaseMs: Env.WEBHOOKS_RETRY_BASE_MS,
+    /** Attempts one webhook may have in flight at once, over all instances. */
+    maxInFlight: Env.WEBHOOKS_MAX_IN_FLIGHT
   }),
   /** A request not answered by then gets a 503 problem, whatever it still waits for. */
   requestTimeoutMs: Env.REQUEST_TIMEOUT_MS,
@@ -196,6 +213,7 @@ export function loadConfig (source: NodeJS.ProcessEnv = process.env): Config {
   const jwtSecret = jwtSecretOf(env, findings)
   const metrics = metricsSettings(env, findings)
   checkTrustProxy(env, findings)
+  checkWebhooks(env, findings)
   if (findings.problems.length > 0 || jwtSecret === undefined) throw new ConfigError(findings.problems)
   return assembleConfig(env, { ...tokenLifetimes, jwtSecret, shutdown, metrics, warnings: findings.warnings })
 }
@@ -292,6 +310,12 @@ function checkTrustProxy (env: Environment, { problems, warnings }: Findings): v
   }
 }
 
+function checkWebhooks (env: Environment, { warnings }: Findings): void {
+  if (env.WEBHOOKS_ALLOW_PRIVATE_URLS && env.NODE_ENV === 'production') {
+    warnings.push('WEBHOOKS_ALLOW_PRIVATE_URLS=true: webhook URLs may be http:// and may reach loopback, private, link-local and other internal addresses, so any user can make this server send requests into its network; cloud metadata addresses stay refused. Leave it unset unless your receivers live on a private network of your own')
+  }
+}
+
 /** What the checks worked out, beside the variables read as they are. */
 interface Derived extends Pick<Config, 'shutdown' | 'warnings'>,
   Pick<Config['auth'], 'jwtSecret' | 'accessTokenTtlSeconds' | 'refreshTokenTtlSeconds' | 'refreshTokenMaxAgeSeconds'> {
@@ -332,6 +356,13 @@ function assembleConfig (env: Environment, derived: Derived): Config {
       leaseMs: env.JOBS_LEASE_MS,
       maxAttempts: env.JOBS_MAX_ATTEMPTS,
       retryBaseMs: env.JOBS_RETRY_BASE_MS
+    },
+    webhooks: {
+      allowPrivateUrls: env.WEBHOOKS_ALLOW_PRIVATE_URLS,
+      timeoutMs: env.WEBHOOKS_TIMEOUT_MS,
+      maxAttempts: env.WEBHOOKS_MAX_ATTEMPTS,
+      retryBaseMs: env.WEBHOOKS_RETRY_BASE_MS,
+      maxInFlight: env.WEBHOOKS_MAX_IN_FLIGHT
     },
     requestTimeoutMs: env.REQUEST_TIMEOUT_MS,
     bodyLimit: env.BODY_LIMIT,

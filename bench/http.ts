@@ -9,6 +9,8 @@ export interface ScenarioContext {
   seed: Seed
   readerToken: string
   writerToken: string
+  /** The hooked user's: their task changes each go to a webhook (bench/webhooks.ts). */
+  hookedToken: string
   /** GET /tasks?status=todo&priority=high: the cursor of page `FILTERED_PAGE`, and where the page before it ended (for the baseline). */
   filteredCursor: { cursor: string; afterCreatedAt: string; afterId: string }
 }
@@ -91,6 +93,13 @@ export const SCENARIOS: Scenario[] = [
     title: 'PATCH /tasks/:id (1,000 ids in turn)',
     baseline: false,
     requests: ({ writerToken, seed }) => rotating('PATCH', seed.writerTaskIds.map((id) => `/tasks/${id}`), { ...json, ...bearer(writerToken) },
+      JSON.stringify({ title: 'Changed by the benchmark', priority: 'low' }))
+  },
+  {
+    id: 'tasks-patch-webhook',
+    title: 'PATCH /tasks/:id, one webhook subscribed (1,000 ids in turn)',
+    baseline: false,
+    requests: ({ hookedToken, seed }) => rotating('PATCH', seed.hookedTaskIds.map((id) => `/tasks/${id}`), { ...json, ...bearer(hookedToken) },
       JSON.stringify({ title: 'Changed by the benchmark', priority: 'low' }))
   },
   {

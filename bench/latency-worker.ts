@@ -55,6 +55,8 @@ const worker = new JobWorker({
       return Promise.resolve()
     },
     'purge-expired': () => Promise.resolve(),
+    'webhook-delivery': () => Promise.resolve(),
+    'webhook-disabled-email': () => Promise.resolve(),
     [CHAIN_JOB_TYPE]: async (payload: { chain: number }) => {
       chainJobsRun += 1
       if (chainJobsRun >= steadyAfter) steady?.()

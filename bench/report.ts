@@ -1,6 +1,7 @@
 /** The benchmark's results as Markdown tables (what BENCHMARKS.md shows). */
 import type { JobsResults, JobsSummaryRow } from './jobs.js'
 import type { LatencyResults } from './latency.js'
+import type { DeliveryRate } from './webhooks.js'
 
 export interface HttpSummaryRow {
   scenario: string
@@ -60,6 +61,8 @@ export interface BenchSummary {
   jobs: JobsResults | null
   /** Absent from results files written before the latency part existed. */
   latency?: LatencyResults | null
+  /** Webhook deliveries to a local receiver (bench/webhooks.ts); absent from older results files. */
+  webhooks?: DeliveryRate | null
   targets: TargetCheck[]
   /** Parts of the run that failed (the database went away, a server did not start, ...): empty for a complete run. */
   failures: string[]
@@ -99,6 +102,20 @@ export function renderMarkdown (summary: BenchSummary): string {
       ]
     })
   ))
+
+  const webhooks = summary.webhooks ?? null
+  if (webhooks !== null) {
+    const patch = (scenario: string) => taskforgeRows.filter((row) => row.scenario === scenario)
+    const costs = patch('tasks-patch').flatMap((plain) => {
+      const hooked = patch('tasks-patch-webhook').find((row) => row.connections === plain.connections)
+      return hooked === undefined ? [] : [`${show(hooked.requestsPerSecond)} req/s with one webhook against ${show(plain.requestsPerSecond)} without at ${String(plain.connections)} connections (${show(hooked.requestsPerSecond / plain.requestsPerSecond, 2)})`]
+    })
+    parts.push([
+      ...(costs.length === 0 ? [] : [`PATCH /tasks/:id: ${costs.join('; ')}.`]),
+      `Webhook deliveries to a receiver on 127.0.0.1: ${show(webhooks.events)} events in ${show(webhooks.seconds, 2)} s from the first change to the last delivery, ` +
+        `**${show(webhooks.deliveredPerSecond)} events/s** (one webhook, WEBHOOKS_MAX_IN_FLIGHT=${String(webhooks.maxInFlight)}, JOBS_CONCURRENCY=${String(webhooks.jobsConcurrency)}).`
+    ].join('\n\n'))
+  }
 
   if (summary.jobs !== null) {
     parts.push(table(

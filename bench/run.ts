@@ -43,6 +43,7 @@ import { graphileWorkerLine } from './graphile-worker.js'
 import { appJobSettings, runJobsBench, type JobsBenchOptions, type JobsResults, type QueueConfiguration } from './jobs.js'
 import { runLatencyBench, type LatencyMode, type LatencyOptions, type LatencyResults } from './latency.js'
 import { renderComparison, renderMarkdown, type BenchSummary, type HttpSummaryRow, type TargetCheck } from './report.js'
+import { measureDeliveryRate, startWebhookReceiver, subscribe, waitForDeliveries, type DeliveryRate, type WebhookReceiver } from './webhooks.js'
 import { findFreePort } from '../db/embedded/processes.js'
 import { seed as seedDatabase, type SeededUser } from './seed.js'
 import {
@@ -109,7 +110,11 @@ const settings = {
   repetitions: Number(args.repetitions ?? (quick ? 1 : 3)),
   warmupSeconds: quick ? 0 : 1,
   connections: (args.connections ?? (quick ? '10' : '10,100')).split(',').map(Number),
-  scenarios: (args.scenarios ?? (quick ? 'health-live,tasks-list,tasks-get,tasks-create,auth-login' : SCENARIOS.map((scenario) => scenario.id).join(','))).split(','),
+  scenarios: (args.scenarios ?? (quick
+    ? 'health-live,tasks-list,tasks-get,tasks-create,tasks-patch,tasks-patch-webhook,auth-login'
+    : SCENARIOS.map((scenario) => scenario.id).join(','))).split(','),
+  // Changes whose deliveries are timed (bench/webhooks.ts).
+  webhookEvents: quick ? 200 : 5000,
   seed: quick
     ? { tasksPerUser: 500, otherUsers: 4, tasksPerOtherUser: 50 }
     : { tasksPerUser: 10_000, otherUsers: 48, tasksPerOtherUser: 1000 },
@@ -283,6 +288,7 @@ interface HttpPart {
   seed: Record<string, number>
   postgresVersion: string
   appEnvironment: Record<string, string>
+  webhooks: DeliveryRate
 }
 
 async function runHttp (): Promise<HttpPart> {
@@ -291,6 +297,7 @@ async function runHttp (): Promise<HttpPart> {
   await run(process.execPath, [join(PROJECT_ROOT, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', 'tsconfig.build.json', '--outDir', buildDir], PROJECT_ROOT)
   const database = await createDatabase(adminUrl, `${databasePrefix}_http`)
   const servers: ServerHandle[] = []
+  let receiver: WebhookReceiver | undefined
   try {
     const appPort = await findFreePort()
     const appEnvironment = {
@@ -308,7 +315,9 @@ async function runHttp (): Promise<HttpPart> {
       LOGIN_FAILURES_MAX: '1000000000',
       // Tokens issued at the start must outlive the run.
       ACCESS_TOKEN_TTL: '2h',
-      JOBS_CONCURRENCY: String(settings.jobsConcurrency)
+      JOBS_CONCURRENCY: String(settings.jobsConcurrency),
+      // The webhook receiver is this process, on 127.0.0.1 (production logs a warning about it at start).
+      WEBHOOKS_ALLOW_PRIVATE_URLS: 'true'
     }
     say(`start taskforge (node dist/server.js, NODE_ENV=production, LOG_LEVEL=warn) on database ${database.name}`)
     // cwd is the build folder, which has no .env: the app sees exactly this environment.
@@ -329,9 +338,12 @@ async function runHttp (): Promise<HttpPart> {
       seed: seeded,
       readerToken: await login(app.url, seeded.reader),
       writerToken: await login(app.url, seeded.writer),
+      hookedToken: await login(app.url, seeded.hooked),
       filteredCursor: { cursor: '', afterCreatedAt: '', afterId: '' }
     }
     context.filteredCursor = await filteredCursor(app.url, context.readerToken)
+    receiver = await startWebhookReceiver()
+    await subscribe(app.url, context.hookedToken, receiver.url)
 
     const baselinePort = await findFreePort()
     const baseline = await startServer({
@@ -402,6 +414,20 @@ async function runHttp (): Promise<HttpPart> {
       }
     }
 
+    // The scenarios' deliveries drained first: the rate is timed on a quiet queue.
+    say('webhooks: waiting for the scenarios\' deliveries to drain')
+    await waitForDeliveries(database.url, 600_000)
+    const webhooks = await measureDeliveryRate({
+      appUrl: app.url,
+      token: context.hookedToken,
+      taskIds: seeded.hookedTaskIds,
+      receiver,
+      events: settings.webhookEvents,
+      timeoutMs: 600_000,
+      settings: { maxInFlight: loadConfig({}).webhooks.maxInFlight, jobsConcurrency: settings.jobsConcurrency }
+    })
+    say(`webhooks: ${webhooks.events} events delivered in ${webhooks.seconds} s: ${webhooks.deliveredPerSecond}/s`)
+
     const admin = postgres(database.url, { max: 1, onnotice: () => undefined })
     const [version] = await admin<{ serverVersion: string }[]>`select current_setting('server_version') as "serverVersion"`
     await admin.end()
@@ -411,10 +437,12 @@ async function runHttp (): Promise<HttpPart> {
       argon2Runs,
       seed: { ...seeded.counts, readerTasks: settings.seed.tasksPerUser },
       postgresVersion: version?.serverVersion ?? 'unknown',
-      appEnvironment: shownEnvironment
+      appEnvironment: shownEnvironment,
+      webhooks
     }
   } finally {
     for (const server of servers.reverse()) await server.stop()
+    await receiver?.close()
     await database.drop()
   }
 }
@@ -504,6 +532,7 @@ const summary: BenchSummary = {
   },
   jobs,
   latency,
+  webhooks: http?.webhooks ?? null,
   targets: checkTargets(httpSummary, jobs, latency),
   failures
 }

@@ -18,6 +18,9 @@ export interface Seed {
   readerTaskIds: string[]
   /** Writer task ids for PATCH /tasks/:id. */
   writerTaskIds: string[]
+  /** Changes tasks as the writer does, with a webhook subscribed to them (bench/webhooks.ts). */
+  hooked: SeededUser
+  hookedTaskIds: string[]
   counts: { users: number; tasks: number }
 }
 
@@ -65,6 +68,7 @@ async function insertTasks (sql: postgres.Sql, userIds: string[], perUser: numbe
 export async function seed (options: SeedOptions): Promise<Seed> {
   const reader = await register(options.appUrl, 'bench-reader@example.io')
   const writer = await register(options.appUrl, 'bench-writer@example.io')
+  const hooked = await register(options.appUrl, 'bench-hooked@example.io')
   const sql = postgres(options.databaseUrl, { max: 1, onnotice: () => undefined })
   try {
     const [hash] = await sql<{ passwordHash: string }[]>`select password_hash as "passwordHash" from users where id = ${reader.id}`
@@ -75,15 +79,17 @@ export async function seed (options: SeedOptions): Promise<Seed> {
       from generate_series(1, ${options.otherUsers}::int) as g
       returning id`
     await insertTasks(sql, [reader.id], options.tasksPerUser)
-    await insertTasks(sql, [writer.id, ...others.map((row) => row.id)], options.tasksPerOtherUser)
+    await insertTasks(sql, [writer.id, hooked.id, ...others.map((row) => row.id)], options.tasksPerOtherUser)
     await sql`vacuum analyze`
     const readerTaskIds = (await sql<{ id: string }[]>`
       select id from tasks where user_id = ${reader.id} order by md5(id::text) limit 1000`).map((row) => row.id)
     const writerTaskIds = (await sql<{ id: string }[]>`
       select id from tasks where user_id = ${writer.id} order by md5(id::text) limit 1000`).map((row) => row.id)
+    const hookedTaskIds = (await sql<{ id: string }[]>`
+      select id from tasks where user_id = ${hooked.id} order by md5(id::text) limit 1000`).map((row) => row.id)
     const [counts] = await sql<{ users: number; tasks: number }[]>`
       select (select count(*) from users)::int as users, (select count(*) from tasks)::int as tasks`
-    return { reader, writer, readerTaskIds, writerTaskIds, counts: counts ?? { users: 0, tasks: 0 } }
+    return { reader, writer, readerTaskIds, writerTaskIds, hooked, hookedTaskIds, counts: counts ?? { users: 0, tasks: 0 } }
   } finally {
     await sql.end()
   }

@@ -42,6 +42,9 @@ function countOf<T extends string> (
   })
 }
 
+export const WEBHOOK_ATTEMPT_OUTCOMES = ['delivered', 'retried', 'failed'] as const
+export type WebhookAttemptOutcome = typeof WEBHOOK_ATTEMPT_OUTCOMES[number]
+
 export type QueueDepth = () => Promise<Partial<Record<JobState, number>>>
 
 export type AppMetrics = ReturnType<typeof createMetrics>
@@ -123,6 +126,15 @@ export function createMetrics () {
     registers
   })
 
+  const webhookAttempts = new Counter({
+    name: 'taskforge_webhook_attempts_total',
+    help: 'Webhook delivery attempts, by outcome: delivered (a 2xx); retried (failed, another attempt scheduled); failed (failed, the last attempt)',
+    labelNames: ['outcome'] as const,
+    registers
+  })
+  // Every series from 0, so that the first failure is an increase an alert sees.
+  for (const outcome of WEBHOOK_ATTEMPT_OUTCOMES) webhookAttempts.inc({ outcome }, 0)
+
   const exposed = Registry.merge([processMetrics(), registry])
 
   return {
@@ -137,6 +149,9 @@ export function createMetrics () {
     },
     jobRun (type: string, outcome: JobOutcome, seconds: number): void {
       jobDuration.observe({ type, outcome: OUTCOME_LABELS[outcome] }, seconds)
+    },
+    webhookAttempt (outcome: WebhookAttemptOutcome): void {
+      webhookAttempts.inc({ outcome })
     },
     /** Where taskforge_jobs reads the queue's depth at scrape time. */
     watchQueue (depth: QueueDepth): void {

@@ -38,6 +38,7 @@ export default fp(async (app) => {
       tags: [
         { name: 'auth', description: 'Accounts and tokens: short-lived JWT access tokens, rotating refresh tokens, personal access tokens with scopes' },
         { name: 'tasks', description: 'Your tasks: cursor paging, filters, ETags and If-Match, idempotent create' },
+        { name: 'webhooks', description: 'Task events pushed to your URL: durable, signed per Standard Webhooks, retried for about a day, with a log of deliveries' },
         { name: 'health', description: 'Liveness and readiness' },
         { name: 'metrics', description: 'Prometheus metrics' }
       ],

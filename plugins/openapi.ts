@@ -59,7 +59,7 @@ export const RESPONSE_HEADERS = {
     required: true,
     schema: { type: 'string', pattern: '^"[1-9][0-9]*"$' }
   },
-  Location: { description: 'The new task\'s path, `/tasks/{id}`', required: true, schema: text },
+  Location: { description: 'The new resource\'s path: `/tasks/{id}`, `/webhooks/{id}`', required: true, schema: text },
   Link: { description: '`<…>; rel="next"`: the next page (this query with its cursor), when there is one', required: false, schema: text },
   'Idempotent-Replayed': {
     description: '`true` when this is the first answer to the same Idempotency-Key, replayed: no task was created',

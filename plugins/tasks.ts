@@ -21,15 +21,20 @@ export interface TasksPluginOptions {
 
 /**
  * Per-user tasks: decorates app.tasks, the task service on its repositories;
- * its paging cursors are signed with a key derived from JWT_SECRET.
+ * every write records its events in the webhooks' outbox, in its transaction.
+ * Its paging cursors are signed with a key derived from JWT_SECRET.
  */
 export default fp<TasksPluginOptions>(async (app, { clock = systemClock }) => {
   const { tracer, log } = app.observability
   app.decorate('tasks', tracedService(tracer, 'tasks', createTasksService({
     tasks: createTasksRepository(app.sql),
-    inTransaction: unitOfWork(app.sql, (tx) => ({ tasks: createTasksRepository(tx), idempotencyKeys: createIdempotencyRepository(tx) })),
+    inTransaction: unitOfWork(app.sql, (tx) => ({
+      tasks: createTasksRepository(tx),
+      idempotencyKeys: createIdempotencyRepository(tx),
+      events: app.webhookOutbox.within(tx)
+    })),
     cursors: createTaskCursors(app.config.auth.jwtSecret),
     clock,
     log
   })))
-}, { name: 'tasks', dependencies: ['config', 'observability', 'db'] })
+}, { name: 'tasks', dependencies: ['config', 'observability', 'db', 'webhooks'] })

@@ -3,9 +3,14 @@ import { createPersonalAccessTokensRepository } from '../../db/auth/personal-acc
 import { createRefreshTokensRepository } from '../../db/auth/refresh-tokens-repository.js'
 import { createJobsRepository } from '../../db/jobs/jobs-repository.js'
 import { createIdempotencyRepository } from '../../db/tasks/idempotency-repository.js'
+import { unitOfWork } from '../../db/transaction.js'
+import { createDeliveriesRepository } from '../../db/webhooks/deliveries-repository.js'
+import { createWebhooksRepository } from '../../db/webhooks/webhooks-repository.js'
 import { systemClock, type Clock } from '../../services/clock.js'
 import { jobCatalog, type AppJobCatalog } from '../../services/jobs/catalog.js'
 import { createJobHandlers } from '../../services/jobs/handlers.js'
+import { systemResolver, type HostResolver } from '../../services/webhooks/address-policy.js'
+import { createWebhookDeliverer } from '../../services/webhooks/delivery.js'
 import { createJobQueue, type JobQueue } from './queue.js'
 import { JobWorker } from './worker.js'
 
@@ -29,6 +34,8 @@ declare module 'fastify' {
 export interface JobsPluginOptions {
   /** The time jobs see (what has expired); tests move it, as they do the services'. */
   clock?: Clock
+  /** How webhook deliveries resolve host names (the system's resolver by default); tests inject one. */
+  resolveHost?: HostResolver
 }
 
 const SHUTDOWN_TIMEOUT_MS = 10_000
@@ -42,10 +49,10 @@ export const DONE_RETENTION_MS = 7 * 24 * 3_600_000
  * the caller's transaction) and stopWorker; this instance's worker (unless
  * JOBS_CONCURRENCY is 0) drains the queue from app start until app close, and
  * enqueues the recurring jobs (the hourly purge-expired) when their time
- * comes. The app's jobs (services/jobs/) send mail through app.mailer and
- * purge with the auth and tasks repositories.
+ * comes. The app's jobs (services/jobs/) send mail through app.mailer, purge
+ * with the auth, tasks and webhooks repositories, and deliver webhooks.
  */
-export default fp<JobsPluginOptions>(async (app, { clock = systemClock }) => {
+export default fp<JobsPluginOptions>(async (app, { clock = systemClock, resolveHost = systemResolver }) => {
   const settings = app.config.jobs
   const { metrics, tracer, log } = app.observability
   const queue = createJobQueue(jobCatalog, {
@@ -63,6 +70,18 @@ export default fp<JobsPluginOptions>(async (app, { clock = systemClock }) => {
     }
   })
 
+  const webhooks = app.config.webhooks
+  const deliverWebhook = createWebhookDeliverer({
+    inTransaction: unitOfWork(app.sql, (tx) => ({
+      deliveries: createDeliveriesRepository(tx), webhooks: createWebhooksRepository(tx), jobs: queue.within(tx)
+    })),
+    policy: { allowPrivate: webhooks.allowPrivateUrls, resolve: resolveHost },
+    settings: webhooks,
+    clock,
+    log,
+    onAttempt: (outcome) => { metrics.webhookAttempt(outcome) }
+  })
+
   const worker = settings.concurrency === 0
     ? null
     : new JobWorker({
@@ -73,6 +92,8 @@ export default fp<JobsPluginOptions>(async (app, { clock = systemClock }) => {
         refreshTokens: createRefreshTokensRepository(app.sql),
         personalAccessTokens: createPersonalAccessTokensRepository(app.sql),
         idempotencyKeys: createIdempotencyRepository(app.sql),
+        webhookDeliveries: createDeliveriesRepository(app.sql),
+        deliverWebhook,
         clock,
         log
       }),

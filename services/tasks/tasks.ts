@@ -7,6 +7,7 @@ import { BadRequestError, NotFoundError, UnprocessableError } from '../../errors
 import type { Clock } from '../clock.js'
 import type { Task, TaskChanges, TaskFields, TaskInput, TaskPatch } from './schemas.js'
 import type { TaskCursors } from './task-cursor.js'
+import type { TaskEvents } from './task-events.js'
 
 const IDEMPOTENCY_WINDOW_MS = 24 * 3600 * 1000
 const DEFAULT_SORT: TaskSort = { key: 'createdAt', direction: 'desc' }
@@ -30,8 +31,11 @@ export type TasksService = ReturnType<typeof createTasksService>
 
 export interface TasksServiceOptions {
   tasks: TasksRepository
-  /** An idempotent create's writes: the key's claim, the task and the answer kept for retries commit together. */
-  inTransaction: UnitOfWork<{ tasks: TasksRepository; idempotencyKeys: IdempotencyRepository }>
+  /**
+   * Every write's transaction: the change and its events (webhooks' outbox) commit together; so do an
+   * idempotent create's key claim, task and the answer kept for retries.
+   */
+  inTransaction: UnitOfWork<{ tasks: TasksRepository; idempotencyKeys: IdempotencyRepository; events: TaskEvents }>
   cursors: TaskCursors
   clock: Clock
   log: FastifyBaseLogger
@@ -100,7 +104,7 @@ export function createTasksService ({ tasks, inTransaction, cursors, clock, log 
   ): Promise<{ task: Task; replayed: boolean }> {
     const requestHash = hashRequestBody(idempotency.body)
     const now = new Date(clock())
-    return inTransaction(async ({ tasks, idempotencyKeys: keys }) => {
+    return inTransaction(async ({ tasks, idempotencyKeys: keys, events }) => {
       // Expired keys go first, so that an old key is free to claim again and no table grows forever.
       await keys.purgeExpired(userId, now)
       const stored = await keys.claim(userId, idempotency.key, requestHash, new Date(now.getTime() + IDEMPOTENCY_WINDOW_MS))
@@ -111,6 +115,7 @@ export function createTasksService ({ tasks, inTransaction, cursors, clock, log 
         return { task: reviveTask(stored.responseBody), replayed: true }
       }
       const task = await tasks.create(userId, fields)
+      await events.record({ kind: 'created', task })
       await keys.saveResponse(userId, idempotency.key, 201, { ...task })
       return { task, replayed: false }
     })
@@ -137,7 +142,7 @@ export function createTasksService ({ tasks, inTransaction, cursors, clock, log 
     async create (userId: string, input: TaskInput, idempotency?: IdempotentCreate): Promise<{ task: Task; replayed: boolean }> {
       const fields = toTaskFields(input)
       const result = idempotency === undefined
-        ? { task: await tasks.create(userId, fields), replayed: false }
+        ? { task: await inTransaction(async ({ tasks, events }) => recorded(events, await tasks.create(userId, fields), 'created')), replayed: false }
         : await createOnce(userId, fields, idempotency)
       if (!result.replayed) log.info({ userId, taskId: result.task.id }, 'task created')
       return result
@@ -145,33 +150,39 @@ export function createTasksService ({ tasks, inTransaction, cursors, clock, log 
 
     /** PUT: every writable field is set; the ones not given go back to their defaults. */
     async replace (userId: string, id: string, input: TaskInput, expected: ExpectedVersions): Promise<Task> {
-      const task = await tasks.update(userId, id, toTaskFields(input), expected)
-      logCompletion(task)
-      return task
+      return update(userId, id, toTaskFields(input), expected)
     },
 
     async patch (userId: string, id: string, input: TaskPatch, expected: ExpectedVersions): Promise<Task> {
-      const task = await tasks.update(userId, id, toTaskChanges(input), expected)
-      logCompletion(task)
-      return task
+      return update(userId, id, toTaskChanges(input), expected)
     },
 
     async complete (userId: string, id: string, expected: ExpectedVersions): Promise<Task> {
-      const task = await tasks.update(userId, id, { status: 'done' }, expected)
-      logCompletion(task)
-      return task
+      return update(userId, id, { status: 'done' }, expected)
     },
 
     async remove (userId: string, id: string, expected: ExpectedVersions): Promise<void> {
-      const task = await tasks.delete(userId, id, expected)
+      const task = await inTransaction(async ({ tasks, events }) => recorded(events, await tasks.delete(userId, id, expected), 'deleted'))
       log.info({ userId, taskId: task.id }, 'task deleted')
     }
   }
 
-  function logCompletion (task: Task): void {
-    // completed_at is set to the statement's now() only on the write that completes the task.
-    const justCompleted = task.completedAt?.getTime() === task.updatedAt.getTime()
-    if (justCompleted) log.info({ userId: task.userId, taskId: task.id }, 'task completed')
+  /** A write and its events, in one transaction: a write refused (404, 412) or rolled back leaves no event. */
+  async function update (userId: string, id: string, changes: TaskChanges, expected: ExpectedVersions): Promise<Task> {
+    const { task, completed } = await inTransaction(async ({ tasks, events }) => {
+      const task = await tasks.update(userId, id, changes, expected)
+      // completed_at is set to the statement's now() only on the write that completes the task.
+      const completed = task.completedAt?.getTime() === task.updatedAt.getTime()
+      await events.record({ kind: 'updated', task, completed })
+      return { task, completed }
+    })
+    if (completed) log.info({ userId: task.userId, taskId: task.id }, 'task completed')
     else log.debug({ userId: task.userId, taskId: task.id }, 'task updated')
+    return task
+  }
+
+  async function recorded (events: TaskEvents, task: Task, kind: 'created' | 'deleted'): Promise<Task> {
+    await events.record({ kind, task })
+    return task
   }
 }

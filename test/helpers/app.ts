@@ -47,7 +47,7 @@ export function testConfig (databaseUrl: string, environment: NodeJS.ProcessEnv 
   })
 }
 
-export interface TestAppOptions extends Pick<BuildAppOptions, 'clock' | 'traceExporter'> {
+export interface TestAppOptions extends Pick<BuildAppOptions, 'clock' | 'traceExporter' | 'resolveHost'> {
   /** Run on this database (e.g. one a killed server left behind) instead of a fresh one; the caller drops it. */
   database?: TestDatabase
 }

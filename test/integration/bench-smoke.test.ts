@@ -25,6 +25,7 @@ interface QuickResults {
   argon2: { summary: Array<{ verifiesPerSecond: number }> }
   jobs: { summary: Array<{ system: string; processedPerSecond: number; enqueuePerSecond: number }>; runs: Array<{ unfinished: number }> }
   latency: { summary: Array<{ mode: string; jobs: number; medianMs: number; p99Ms: number }> }
+  webhooks: { events: number; seconds: number; deliveredPerSecond: number }
   versions: Record<string, string>
   targets: Array<{ name: string; wanted: string; actual: string; met: boolean }>
 }
@@ -52,13 +53,14 @@ t.test('the quick benchmark runs every part and writes its results', async (t) =
     'health-live/baseline', 'health-live/taskforge',
     'tasks-create/taskforge',
     'tasks-get/baseline', 'tasks-get/taskforge',
-    'tasks-list/baseline', 'tasks-list/taskforge'
+    'tasks-list/baseline', 'tasks-list/taskforge',
+    'tasks-patch-webhook/taskforge', 'tasks-patch/taskforge'
   ], 'each quick scenario ran on taskforge and, where it has one, on its baseline twin')
   for (const row of results.http.summary) {
     t.ok(row.requestsPerSecond > 0, `${row.scenario} on ${row.target} served requests`)
     t.equal(row.errors + row.non2xx, 0, `${row.scenario} on ${row.target}: no errors, no non-2xx answers`)
   }
-  const ratios = results.http.summary.filter((row) => row.target === 'taskforge' && row.scenario !== 'tasks-create')
+  const ratios = results.http.summary.filter((row) => row.target === 'taskforge' && !row.scenario.startsWith('tasks-create') && !row.scenario.startsWith('tasks-patch'))
   for (const row of ratios) t.type(row.ratio, 'number', `${row.scenario} has its ratio`)
   t.ok(results.argon2.summary.every((row) => row.verifiesPerSecond > 0), 'the raw argon2 rate was measured')
 
@@ -71,6 +73,9 @@ t.test('the quick benchmark runs every part and writes its results', async (t) =
 
   t.same(results.latency.summary.map((row) => row.mode), ['idle', 'busy'], 'the latency was measured with an idle and a busy worker')
   t.ok(results.latency.summary.every((row) => row.jobs > 0 && Number.isFinite(row.medianMs) && row.p99Ms >= row.medianMs), 'each has its median and p99')
+
+  t.ok(results.webhooks.events > 0 && results.webhooks.deliveredPerSecond > 0, 'webhook deliveries to a local receiver were timed')
+  t.match(stdout, /Webhook deliveries to a receiver on 127\.0\.0\.1: .* events\/s/, 'and reported')
 
   t.ok(results.targets.length > 0 && results.targets.every((target) => typeof target.met === 'boolean'), 'the targets were checked')
   t.match(stdout, /\| scenario \| conns \| req\/s/, 'the Markdown tables were printed')

@@ -48,7 +48,8 @@ t.test('the check refuses what the document does not say', async (t) => {
 })
 
 t.test('a session through every operation: each answer as documented', async (t) => {
-  const { app } = await buildTestApp(t, { BODY_LIMIT: '4096' })
+  // Webhooks to a local address that answers nothing; no worker, so no delivery is tried (webhooks-delivery.test.ts does that).
+  const { app } = await buildTestApp(t, { BODY_LIMIT: '4096', WEBHOOKS_ALLOW_PRIVATE_URLS: 'true', JOBS_CONCURRENCY: '0' })
   const send = checkedClient(t, app, validator)
 
   // Operations
@@ -131,6 +132,27 @@ t.test('a session through every operation: each answer as documented', async (t)
   t.equal((await send({ method: 'DELETE', url: tokenUrl, headers: auth })).statusCode, 204)
   t.equal((await send({ method: 'DELETE', url: tokenUrl, headers: auth })).statusCode, 404)
   t.equal((await send({ method: 'GET', url: '/tasks', headers: pat })).statusCode, 401, 'a revoked token')
+
+  // Webhooks: create (and refused), list, read, change, rotate, the deliveries log, delete; a token without the scope
+  const hook = await send({ method: 'POST', url: '/webhooks', headers: auth, payload: { url: 'http://127.0.0.1:9/hook', events: ['task.created'] } })
+  t.equal(hook.statusCode, 201)
+  t.equal((await send({ method: 'POST', url: '/webhooks', headers: auth, payload: { url: 'http://169.254.169.254/', events: ['task.created'] } })).statusCode, 400)
+  t.equal((await send({ method: 'POST', url: '/webhooks', headers: auth, payload: { url: 'http://127.0.0.1:9/hook', events: [] } })).statusCode, 400)
+  const hookUrl = `/webhooks/${hook.json<{ id: string }>().id}`
+  t.equal((await send({ method: 'GET', url: '/webhooks', headers: auth })).statusCode, 200)
+  t.equal((await send({ method: 'GET', url: hookUrl, headers: auth })).statusCode, 200)
+  t.equal((await send({ method: 'GET', url: '/webhooks/00000000-0000-4000-8000-000000000000', headers: auth })).statusCode, 404)
+  t.equal((await send({ method: 'PATCH', url: hookUrl, headers: auth, payload: { events: ['task.created', 'task.updated'] } })).statusCode, 200)
+  t.equal((await send({ method: 'POST', url: `${hookUrl}/rotate-secret`, headers: auth })).statusCode, 200)
+  await create({ title: 'Heard by the webhook' }, 'key-4')
+  await create({ title: 'Heard by the webhook too' }, 'key-5')
+  const deliveries = await send({ method: 'GET', url: `${hookUrl}/deliveries?limit=1`, headers: auth })
+  t.equal(deliveries.statusCode, 200)
+  t.match(deliveries.headers.link, /rel="next"/)
+  t.equal((await send({ method: 'GET', url: `${hookUrl}/deliveries?cursor=made-up`, headers: auth })).statusCode, 400)
+  const reader = await send({ method: 'POST', url: '/auth/tokens', headers: auth, payload: { name: 'reader', scopes: ['tasks:read'] } })
+  t.equal((await send({ method: 'GET', url: '/webhooks', headers: bearer(reader.json<{ token: string }>().token) })).statusCode, 403, 'a token without the webhooks scope')
+  t.equal((await send({ method: 'DELETE', url: hookUrl, headers: auth })).statusCode, 204)
 
   // Every operation the document secures answers 401 without a token: the default (bearer) is what the routes do.
   for (const key of validator.operations()) {

@@ -94,7 +94,7 @@ t.test('the purge job removes every user\'s dead refresh-token families, dead pe
   t.match((await refresh(loggedOutLately.refreshToken)).json().detail, /revoked/, 'a token logged out yesterday is still known as revoked')
   t.match((await refresh(loggedOutLongAgo.refreshToken)).json().detail, /invalid/, 'one purged is merely unknown')
 
-  t.ok(purger.logs.some((line) => line.msg === 'purged expired refresh-token families, personal access tokens and idempotency keys' &&
+  t.ok(purger.logs.some((line) => line.msg === 'purged expired refresh-token families, personal access tokens, idempotency keys and webhook deliveries' &&
     line.refreshTokenFamilies === 2 && line.personalAccessTokens === 2 && line.idempotencyKeys === 2), 'the run logs what it purged')
   const metrics = (await purger.app.inject({ method: 'GET', url: '/metrics' })).body
   t.equal(sample(metrics, 'taskforge_jobs_enqueued_total{type="purge-expired"}'), 1, 'in the metrics like every job type')

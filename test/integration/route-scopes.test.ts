@@ -85,10 +85,13 @@ const ROUTES: Record<string, { access: Access; request: Recipe }> = {
   'PATCH /tasks/{id}': { access: 'tasks:write', request: async ({ task }) => ({ method: 'PATCH', url: `/tasks/${await task()}`, payload: { title: 'Changed' } }) },
   'POST /tasks/{id}/done': { access: 'tasks:write', request: async ({ task }) => ({ method: 'POST', url: `/tasks/${await task()}/done` }) },
   'DELETE /tasks/{id}': { access: 'tasks:write', request: async ({ task }) => ({ method: 'DELETE', url: `/tasks/${await task()}` }) },
-  // API.md's Webhooks section (another branch adds the routes).
+  // Each of these makes a webhook: the ones before are deleted first, so that the 20-per-user bound is never met.
   'POST /webhooks': {
     access: 'webhooks',
-    request: async () => ({ method: 'POST', url: '/webhooks', payload: { url: 'http://127.0.0.1:9/hook', events: ['task.created'] } })
+    request: async ({ app }) => {
+      await app.sql`delete from webhooks`
+      return { method: 'POST', url: '/webhooks', payload: { url: 'http://127.0.0.1:9/hook', events: ['task.created'] } }
+    }
   },
   'GET /webhooks': { access: 'webhooks', request: async () => ({ method: 'GET', url: '/webhooks' }) },
   'GET /webhooks/{id}': { access: 'webhooks', request: async ({ webhook }) => ({ method: 'GET', url: `/webhooks/${await webhook()}` }) },
@@ -127,7 +130,10 @@ t.test('every route of the OpenAPI document admits exactly the credentials the t
     app,
     session,
     task: () => created({ method: 'POST', url: '/tasks', payload: { title: 'A fixture' } }),
-    webhook: () => created({ method: 'POST', url: '/webhooks', payload: { url: 'http://127.0.0.1:9/hook', events: ['task.created'] } }),
+    webhook: async () => {
+      await app.sql`delete from webhooks`
+      return await created({ method: 'POST', url: '/webhooks', payload: { url: 'http://127.0.0.1:9/hook', events: ['task.created'] } })
+    },
     token: async () => (await createToken(app, session.accessToken, { scopes: ['tasks:read'] })).id,
     refreshToken: async () => {
       const response = await app.inject({ method: 'POST', url: '/auth/login', payload: { email: session.user.email, password: session.password } })

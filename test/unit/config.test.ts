@@ -225,3 +225,14 @@ t.test('shutdown: production waits for the load balancer, development closes at 
   t.match(problemsOf({ NODE_ENV: 'production', JWT_SECRET: secret, SHUTDOWN_TIMEOUT_MS: '4000' }), [/^SHUTDOWN_DELAY_MS: must be shorter/])
   t.equal(loadConfig({}).keepAliveTimeoutMs, 5000, "kept-alive connections: Node's 5 s, not Fastify's 72 s")
 })
+
+t.test('webhooks: private URLs refused by default; allowing them in production warns at start, saying what it allows', async (t) => {
+  const defaults = loadConfig({})
+  t.same(defaults.webhooks, { allowPrivateUrls: false, timeoutMs: 10_000, maxAttempts: 10, retryBaseMs: 15_000, maxInFlight: 2 })
+  const production = loadConfig({ NODE_ENV: 'production', JWT_SECRET: strongSecret(), METRICS_ENABLED: 'false', WEBHOOKS_ALLOW_PRIVATE_URLS: 'true' })
+  t.equal(production.webhooks.allowPrivateUrls, true)
+  t.match(production.warnings, [/^WEBHOOKS_ALLOW_PRIVATE_URLS=true: webhook URLs may be http:\/\/ and may reach loopback, private, link-local and other internal addresses.*cloud metadata addresses stay refused/])
+  t.same(loadConfig({ NODE_ENV: 'production', JWT_SECRET: strongSecret(), METRICS_ENABLED: 'false' }).warnings, [], 'no warning without it')
+  t.same(loadConfig({ JWT_SECRET: strongSecret(), WEBHOOKS_ALLOW_PRIVATE_URLS: 'true' }).warnings, [], 'nor outside production')
+  t.match(problemsOf({ WEBHOOKS_TIMEOUT_MS: '60000' }), [/^WEBHOOKS_TIMEOUT_MS: /], 'a time-out above 30 s is refused (the job\'s own limit is 60 s)')
+})
