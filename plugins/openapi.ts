@@ -231,8 +231,9 @@ function completeOperation (path: string, method: string, operation: Operation &
 
 /** The shared problem answers that are the same on every route that gives them: in components.responses. */
 const COMPONENT_PROBLEMS = groupByStatus([
-  problems.unauthorized, problems.insufficientScope, problems.payloadTooLarge, problems.uriTooLong, problems.unsupportedMediaType, problems.tooManyRequests,
-  problems.internalError, problems.serviceUnavailable, problems.timeout, problems.overloaded, problems.shuttingDown
+  problems.unauthorized, problems.insufficientScope, problems.payloadTooLarge, problems.uriTooLong,
+  problems.unsupportedMediaType, problems.tooManyRequests, problems.internalError, problems.serviceUnavailable, problems.timeout,
+  problems.overloaded, problems.shuttingDown
 ])
 
 /** A name for a shared answer in components.responses: its status's reason phrase in PascalCase. */

@@ -76,4 +76,3 @@ export const TokenList = Type.Object({
 })
 
 export const TokenParams = Type.Object({ id: Type.String({ description: 'The token id (a UUID)' }) })
-
