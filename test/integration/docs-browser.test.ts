@@ -115,7 +115,7 @@ t.test('/docs in headless Chromium: operations, Authorize with either credential
     t.ok(await listTasks.isVisible(), 'the operation list shows GET /tasks')
     t.ok(await login.isVisible(), 'the operation list shows POST /auth/login')
     const tags = await Promise.all((await page.locator('.opblock-tag').all()).map((tag) => tag.getAttribute('data-tag')))
-    t.same(tags, ['auth', 'tasks', 'health', 'metrics'], 'operations are grouped under the document\'s tags')
+    t.same(tags, ['auth', 'tasks', 'webhooks', 'health', 'metrics'], 'operations are grouped under the document\'s tags')
     lap('/docs rendered the operation list')
 
     // Authorize: paste Ada's access token into the bearerAuth field, authorize, close (each scheme's form has a Close: any does).
