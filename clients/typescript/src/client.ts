@@ -3,9 +3,9 @@ import type { paths } from './generated/openapi.js'
 import { Session, type SessionHook, type SessionTokens } from './session.js'
 import { rejectingProblems, retryingSafeRequests, type Fetch, type RetryOptions } from './transport.js'
 import type {
-  AuthResult, Credentials, DeliveryFilters, DeliveryListQuery, DeliveryPage, NewPersonalAccessToken, NewTask, NewWebhook, PersonalAccessToken,
-  PersonalAccessTokenInput, RegisterInput, Task, TaskChanges, TaskFilters, TaskListQuery, TaskPage, TaskReplacement, User, Webhook, WebhookChanges,
-  WebhookDelivery, WebhookInput
+  AuthResult, Credentials, DeliveryFilters, DeliveryListQuery, DeliveryPage, NewPersonalAccessToken, NewTask, NewWebhook,
+  PersonalAccessToken, PersonalAccessTokenInput, RegisterInput, Task, TaskChanges, TaskFilters, TaskListQuery, TaskPage,
+  TaskReplacement, User, Webhook, WebhookChanges, WebhookDelivery, WebhookInput
 } from './types.js'
 
 export interface TaskforgeClientOptions {
@@ -279,7 +279,9 @@ export class WebhookCalls {
   }
 
   /** Every page of the webhook's deliveries, newest first, following nextCursor. */
-  async * deliveryPages (webhook: WebhookTarget, filters: DeliveryFilters = {}, options: CallOptions = {}): AsyncGenerator<DeliveryPage, void, undefined> {
+  async * deliveryPages (
+    webhook: WebhookTarget, filters: DeliveryFilters = {}, options: CallOptions = {}
+  ): AsyncGenerator<DeliveryPage, void, undefined> {
     let cursor: string | null = null
     do {
       const page: DeliveryPage = await this.listDeliveries(webhook, cursor === null ? filters : { ...filters, cursor }, options)
@@ -289,7 +291,9 @@ export class WebhookCalls {
   }
 
   /** Every delivery of the webhook, newest first, a page at a time (see deliveryPages()). */
-  async * deliveries (webhook: WebhookTarget, filters: DeliveryFilters = {}, options: CallOptions = {}): AsyncGenerator<WebhookDelivery, void, undefined> {
+  async * deliveries (
+    webhook: WebhookTarget, filters: DeliveryFilters = {}, options: CallOptions = {}
+  ): AsyncGenerator<WebhookDelivery, void, undefined> {
     for await (const page of this.deliveryPages(webhook, filters, options)) yield * page.items
   }
 }
