@@ -12,15 +12,19 @@ import { createInterface } from 'node:readline'
 import { promisify } from 'node:util'
 import { Webhook } from 'standardwebhooks'
 import t from 'tap'
-import { TaskforgeClient } from '../../clients/typescript/src/index.js'
+import { TaskforgeClient, type WebhookDelivery } from '../../clients/typescript/src/index.js'
+import { verifyWebhook } from '../../clients/typescript/src/webhooks.js'
 import { CLIENT_ROOT, PASSWORD, startClientTestServer } from '../helpers/client-server.js'
+import { eventually } from '../helpers/jobs.js'
 import { PROJECT_ROOT } from '../helpers/test-server.js'
+import { DELIVERY_TEST_ENVIRONMENT, startReceiver } from '../helpers/webhooks.js'
 
 const run = promisify(execFile)
 const EXAMPLES = join(CLIENT_ROOT, 'examples')
 const TSC = join(PROJECT_ROOT, 'node_modules', 'typescript', 'bin', 'tsc')
 
-const server = await startClientTestServer(t)
+// Webhooks may deliver to receivers on 127.0.0.1 over http, and deliveries are picked up quickly.
+const server = await startClientTestServer(t, DELIVERY_TEST_ENVIRONMENT)
 
 /** Runs an example with tsx, "@taskforge/client" mapped to the sources by examples/tsconfig.json; resolves with its output. */
 async function runExample (name: string, environment: Record<string, string>): Promise<string> {
@@ -30,6 +34,14 @@ async function runExample (name: string, environment: Record<string, string>): P
     timeout: 60_000
   })
   return stdout
+}
+
+/** Waits until the webhook has `count` deliveries and none is pending; resolves with them, newest first. */
+async function settled (client: TaskforgeClient, webhookId: string, count: number): Promise<WebhookDelivery[]> {
+  return eventually(async () => {
+    const { items } = await client.webhooks.listDeliveries(webhookId, { limit: 100 })
+    return items.length >= count && items.every((delivery) => delivery.status !== 'pending') && items
+  }, 30_000, `${count} settled deliveries`)
 }
 
 /** A new user's credentials, as the examples read them, and a client signed in as them. */
@@ -99,8 +111,46 @@ t.test('personal-access-token.ts makes a token, reads with it, is refused a writ
   t.same(await client.tokens.list(), [], 'revoked: no live token is left')
 })
 
-t.test('verify-webhook.ts accepts signed deliveries once per webhook-id and refuses the rest', async (t) => {
-  const secret = `whsec_${Buffer.from('a secret of 32 bytes for the test').toString('base64')}`
+t.test('webhooks.ts makes a webhook, prints its secret once, and sums up the deliveries of each', async (t) => {
+  const { environment, client } = await account()
+  const working = await startReceiver(t)
+  const refusing = await startReceiver(t, () => 503)
+  const fresh = await startReceiver(t)
+  const before = [
+    await client.webhooks.create({ url: working.url, events: ['task.created'] }),
+    await client.webhooks.create({ url: refusing.url, events: ['task.created'] })
+  ]
+  await client.tasks.create({ title: 'first' })
+  await client.tasks.create({ title: 'second' })
+  for (const webhook of before) await settled(client, webhook.id, 2)
+
+  const output = await runExample('webhooks.ts', { ...environment, TASKFORGE_WEBHOOK_URL: fresh.url })
+  const match = /^webhook ([0-9a-f-]{36}): secret (whsec_\S+)\n/.exec(output)
+  if (match?.[1] === undefined || match[2] === undefined) throw new Error(`no webhook and secret in ${JSON.stringify(output)}`)
+  const [, id, secret] = match
+  t.equal(output.slice(match[0].length), [
+    `${working.url}: 2 delivered, 0 pending, 0 failed`,
+    `${refusing.url}: 0 delivered, 0 pending, 2 failed`,
+    '  last failed: task.created, the receiver answered 503',
+    `${fresh.url}: 0 delivered, 0 pending, 0 failed`,
+    ''
+  ].join('\n'), 'every webhook, oldest first, its deliveries counted across pages')
+  t.match(await client.webhooks.get(id), { url: fresh.url, events: ['task.created', 'task.completed'], enabled: true })
+
+  // The secret it printed is the one taskforge signs with.
+  const task = await client.tasks.create({ title: 'heard by the new webhook' })
+  const [request] = await fresh.waitFor(1)
+  if (request === undefined) throw new Error('no request')
+  const { event } = verifyWebhook({ payload: request.body, headers: request.headers, secret })
+  t.match(event, { type: 'task.created', data: { task: { id: task.id } } })
+})
+
+t.test('verify-webhook.ts handles a real delivery from taskforge, accepts signed deliveries once per webhook-id and refuses the rest', async (t) => {
+  // The receiver needs the secret before it starts, and the webhook its URL after:
+  // made with a URL nothing listens at (no task changes yet, so nothing is sent), then moved.
+  const { client } = await account()
+  const webhook = await client.webhooks.create({ url: 'http://127.0.0.1:1/', events: ['task.created'] })
+  const secret = webhook.secret
   const receiver = spawn(process.execPath, ['--import', 'tsx', join(EXAMPLES, 'verify-webhook.ts')], {
     cwd: CLIENT_ROOT,
     env: { PATH: process.env.PATH, TSX_TSCONFIG_PATH: join(EXAMPLES, 'tsconfig.json'), PORT: '0', TASKFORGE_WEBHOOK_SECRET: secret },
@@ -123,6 +173,13 @@ t.test('verify-webhook.ts accepts signed deliveries once per webhook-id and refu
     receiver.once('exit', (code) => { reject(new Error(`the receiver exited with ${String(code)}`)) })
   })
 
+  // A real delivery, signed by taskforge.
+  await client.webhooks.update(webhook, { url })
+  const task = await client.tasks.create({ title: 'Delivered to the example' })
+  await eventually(async () => lines.includes(`task.created: task ${task.id}`), 30_000, 'the receiver to print the real delivery')
+  const [delivery] = await settled(client, webhook.id, 1)
+  t.match(delivery, { status: 'delivered', attempts: 1, lastStatusCode: 204 }, 'a real delivery, verified and acknowledged')
+
   // Signed as taskforge signs (API.md): Standard Webhooks, here by the standardwebhooks package itself.
   const post = async (body: string, id: string, secrets: string[]) => {
     const at = new Date()
@@ -143,5 +200,5 @@ t.test('verify-webhook.ts accepts signed deliveries once per webhook-id and refu
   // The receiver logs before it answers, but its output may reach us after the answer: stop it and read to the end.
   receiver.kill('SIGTERM')
   await once(output, 'close')
-  t.same(lines.slice(1), ['task.deleted: task t-1', 'task.deleted: task t-2'], 'each accepted delivery handled once')
+  t.same(lines.slice(1), [`task.created: task ${task.id}`, 'task.deleted: task t-1', 'task.deleted: task t-2'], 'each accepted delivery handled once')
 })

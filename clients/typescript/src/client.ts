@@ -3,8 +3,9 @@ import type { paths } from './generated/openapi.js'
 import { Session, type SessionHook, type SessionTokens } from './session.js'
 import { rejectingProblems, retryingSafeRequests, type Fetch, type RetryOptions } from './transport.js'
 import type {
-  AuthResult, Credentials, NewPersonalAccessToken, NewTask, PersonalAccessToken, PersonalAccessTokenInput, RegisterInput, Task, TaskChanges,
-  TaskFilters, TaskListQuery, TaskPage, TaskReplacement, User
+  AuthResult, Credentials, DeliveryFilters, DeliveryListQuery, DeliveryPage, NewPersonalAccessToken, NewTask, NewWebhook,
+  PersonalAccessToken, PersonalAccessTokenInput, RegisterInput, Task, TaskChanges, TaskFilters, TaskListQuery, TaskPage,
+  TaskReplacement, User, Webhook, WebhookChanges, WebhookDelivery, WebhookInput
 } from './types.js'
 
 export interface TaskforgeClientOptions {
@@ -79,6 +80,8 @@ export class TaskforgeClient {
   readonly tasks: TaskCalls
   /** Personal access tokens: only a signed-in client (a login, not a token) may make, list or revoke them. */
   readonly tokens: TokenCalls
+  /** Webhooks: a login, or a personal access token with the webhooks scope. */
+  readonly webhooks: WebhookCalls
   readonly #session: Session
   readonly #public: Client<paths>
 
@@ -101,6 +104,7 @@ export class TaskforgeClient {
     this.api = createClient<paths>({ ...clientOptions, fetch: this.#session.authorizing(send) })
     this.tasks = new TaskCalls(this.api)
     this.tokens = new TokenCalls(this.api)
+    this.webhooks = new WebhookCalls(this.api)
   }
 
   /** The login's current tokens, or null (signed out, or acting with a personal access token). */
@@ -217,6 +221,85 @@ export class TokenCalls {
   async revoke (token: string | Pick<PersonalAccessToken, 'id'>, options: CallOptions = {}): Promise<void> {
     await this.api.DELETE('/auth/tokens/{id}', { params: { path: { id: typeof token === 'string' ? token : token.id } }, ...options })
   }
+}
+
+/** A webhook to act on: its id, or the webhook as made, listed or read. */
+export type WebhookTarget = string | Pick<Webhook, 'id'>
+
+/** POST, GET, PATCH and DELETE on /webhooks, its secret's rotation and its deliveries. */
+export class WebhookCalls {
+  constructor (private readonly api: Client<paths>) {}
+
+  /**
+   * Makes a webhook; its signing secret (`secret`) is in this answer only:
+   * keep it where your receiver reads it. Not retried by the client (the
+   * route takes no Idempotency-Key): a lost answer may have made one.
+   */
+  async create (input: WebhookInput, options: CallOptions = {}): Promise<NewWebhook> {
+    const { data } = await this.api.POST('/webhooks', { body: input, ...options })
+    return present(data)
+  }
+
+  /** Your webhooks, oldest first, without their secrets. */
+  async list (options: CallOptions = {}): Promise<Webhook[]> {
+    const { data } = await this.api.GET('/webhooks', { ...options })
+    return present(data).items
+  }
+
+  async get (webhook: WebhookTarget, options: CallOptions = {}): Promise<Webhook> {
+    const { data } = await this.api.GET('/webhooks/{id}', { params: { path: { id: webhookId(webhook) } }, ...options })
+    return present(data)
+  }
+
+  /** PATCH: changes the given fields only; enabled: true after the server disabled it starts its failure count afresh. */
+  async update (webhook: WebhookTarget, changes: WebhookChanges, options: CallOptions = {}): Promise<Webhook> {
+    const { data } = await this.api.PATCH('/webhooks/{id}', { body: changes, params: { path: { id: webhookId(webhook) } }, ...options })
+    return present(data)
+  }
+
+  /** Deletes the webhook: nothing more is sent to it. */
+  async delete (webhook: WebhookTarget, options: CallOptions = {}): Promise<void> {
+    await this.api.DELETE('/webhooks/{id}', { params: { path: { id: webhookId(webhook) } }, ...options })
+  }
+
+  /**
+   * Gives the webhook a new secret, in this answer only. For 24 hours the old
+   * one signs beside it, so a receiver can move over without refusing a
+   * delivery (verifyWebhook takes both).
+   */
+  async rotateSecret (webhook: WebhookTarget, options: CallOptions = {}): Promise<NewWebhook> {
+    const { data } = await this.api.POST('/webhooks/{id}/rotate-secret', { params: { path: { id: webhookId(webhook) } }, ...options })
+    return present(data)
+  }
+
+  /** One page of the webhook's deliveries, newest first. */
+  async listDeliveries (webhook: WebhookTarget, query: DeliveryListQuery = {}, options: CallOptions = {}): Promise<DeliveryPage> {
+    const { data } = await this.api.GET('/webhooks/{id}/deliveries', { params: { path: { id: webhookId(webhook) }, query }, ...options })
+    return present(data)
+  }
+
+  /** Every page of the webhook's deliveries, newest first, following nextCursor. */
+  async * deliveryPages (
+    webhook: WebhookTarget, filters: DeliveryFilters = {}, options: CallOptions = {}
+  ): AsyncGenerator<DeliveryPage, void, undefined> {
+    let cursor: string | null = null
+    do {
+      const page: DeliveryPage = await this.listDeliveries(webhook, cursor === null ? filters : { ...filters, cursor }, options)
+      yield page
+      cursor = page.nextCursor
+    } while (cursor !== null)
+  }
+
+  /** Every delivery of the webhook, newest first, a page at a time (see deliveryPages()). */
+  async * deliveries (
+    webhook: WebhookTarget, filters: DeliveryFilters = {}, options: CallOptions = {}
+  ): AsyncGenerator<WebhookDelivery, void, undefined> {
+    for await (const page of this.deliveryPages(webhook, filters, options)) yield * page.items
+  }
+}
+
+function webhookId (webhook: WebhookTarget): string {
+  return typeof webhook === 'string' ? webhook : webhook.id
 }
 
 function writeParams (task: TaskTarget, ifMatch: boolean | number | undefined): { path: { id: string }; header?: { 'if-match': string } } {

@@ -37,3 +37,22 @@ export type NewPersonalAccessToken = JsonAnswer<paths['/auth/tokens']['post'], 2
 /** POST /auth/tokens: name, scopes, and expiresAt (or none, to live until revoked). */
 export type PersonalAccessTokenInput = JsonBody<paths['/auth/tokens']['post']>
 export type TokenScope = PersonalAccessToken['scopes'][number]
+
+/** A webhook as GET /webhooks lists it: never its secret. */
+export type Webhook = JsonAnswer<paths['/webhooks/{id}']['get'], 200>
+/** POST /webhooks's and rotate-secret's answer: a Webhook and, this once, its signing secret (`secret`, "whsec_…"). */
+export type NewWebhook = JsonAnswer<paths['/webhooks']['post'], 201>
+/** POST /webhooks: url, events, and a description if you like. */
+export type WebhookInput = JsonBody<paths['/webhooks']['post']>
+/** PATCH /webhooks/:id: any non-empty subset of url, events, description and enabled. */
+export type WebhookChanges = JsonBody<paths['/webhooks/{id}']['patch']>
+/** What a webhook may subscribe to. */
+export type WebhookEventType = Webhook['events'][number]
+/** One event's delivery to one webhook, its attempts summed up. */
+export type WebhookDelivery = DeliveryPage['items'][number]
+/** GET /webhooks/:id/deliveries: one page, newest first, and the cursor of the next (null on the last). */
+export type DeliveryPage = JsonAnswer<paths['/webhooks/{id}/deliveries']['get'], 200>
+/** GET /webhooks/:id/deliveries's query. */
+export type DeliveryListQuery = NonNullable<paths['/webhooks/{id}/deliveries']['get']['parameters']['query']>
+/** The deliveries' query without the cursor, which the iterator keeps. */
+export type DeliveryFilters = Omit<DeliveryListQuery, 'cursor'>
