@@ -35,7 +35,7 @@ t.test('the project migrations apply in name order and are recorded with checksu
   const tables = await sql<{ tableName: string }[]>`
     select table_name from information_schema.tables where table_schema = 'public' order by table_name`
   t.same(tables.map((row) => row.tableName), [
-    'idempotency_keys', 'jobs', 'personal_access_tokens', 'refresh_token_families', 'refresh_tokens', 'schema_migrations', 'tasks', 'users'
+    'idempotency_keys', 'jobs', 'personal_access_tokens', 'refresh_token_families', 'refresh_tokens', 'schema_migrations', 'task_events', 'tasks', 'users', 'webhook_deliveries', 'webhooks'
   ])
 
   t.same((await migrate(sql)).applied, [], 'a second run applies nothing')
