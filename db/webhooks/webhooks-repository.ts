@@ -89,6 +89,15 @@ export function createWebhooksRepository (sql: Queryable) {
       return rows[0] ?? null
     },
 
+    /**
+     * Locks the webhook's row as a delivery's claim does (deliveries-repository findTargetLocked), so that
+     * an attempt freeing its slot and a claim finding none take turns: the claim's waiting mark is then
+     * committed before the attempt looks for someone to wake, or the claim sees the slot free.
+     */
+    async lockForSlots (id: string): Promise<void> {
+      await sql`select 1 from webhooks where id = ${id} for no key update`
+    },
+
     /** A delivery succeeded: the webhook works. */
     async markWorking (id: string): Promise<void> {
       await sql`update webhooks set failing_since = null where id = ${id} and failing_since is not null`

@@ -86,6 +86,8 @@ export function createWebhookDeliverer (options: WebhookDelivererOptions) {
     const context = { deliveryId: target.id, webhookId: target.webhookId, eventType: target.eventType, attempts }
     const recorded = await inTransaction(async ({ deliveries, webhooks, jobs }) => {
       const outcome = { status, at, statusCode: result.statusCode, error: result.error }
+      // Without the lock a claim could mark its delivery waiting after this looked for waiters: woken by no one.
+      await webhooks.lockForSlots(target.webhookId)
       if (!await deliveries.recordAttempt(target.id, job.attempt, outcome)) {
         log.warn(context, 'webhook attempt already recorded by another run of its job: this run\'s outcome is dropped')
         return false

@@ -10,6 +10,7 @@ import { createRefreshTokensRepository } from '../../db/auth/refresh-tokens-repo
 import { createIdempotencyRepository } from '../../db/tasks/idempotency-repository.js'
 import { createDeliveriesRepository } from '../../db/webhooks/deliveries-repository.js'
 import { purgeExpired } from '../../services/jobs/purge-expired.js'
+import { WAIT_FALLBACK_MS } from '../../services/webhooks/delivery.js'
 import { buildTestApp } from '../helpers/app.js'
 import { loginUser, registerUser } from '../helpers/auth.js'
 import { eventually } from '../helpers/jobs.js'
@@ -144,4 +145,18 @@ t.test('the hourly purge deletes deliveries delivered over 30 days ago (failed: 
     'recent ones and a failed one of 31 days are kept')
   const [events] = await app.sql<{ count: number }[]>`select count(*)::int as count from task_events`
   t.equal(events?.count, 3, 'the event whose deliveries are all gone went with them')
+})
+
+t.test('at its cap, a waiting delivery is always woken by the attempt that frees a slot: none waits for the 30 s fallback', async (t) => {
+  // Many deliveries of one webhook at once, four workers, one slot: claims that find no slot race attempts that free one.
+  const { app } = await buildTestApp(t, { ...DELIVERY_TEST_ENVIRONMENT, WEBHOOKS_MAX_IN_FLIGHT: '1', JOBS_CONCURRENCY: '4' })
+  const receiver = await startReceiver(t)
+  const user = await registerUser(app)
+  await webhooksClient(app, user.accessToken).createWebhook(receiver.url, ['task.created'])
+  const tasks = tasksClient(app, user.accessToken)
+  const events = 40
+  await Promise.all(Array.from({ length: events }, async (_, index) => await tasks.createTask({ title: `burst ${index}` })))
+  // Well under WAIT_FALLBACK_MS (its earliest is 22.5 s): a lost wake-up would leave a delivery waiting for the fallback.
+  await receiver.waitFor(events, WAIT_FALLBACK_MS / 2)
+  t.equal(receiver.maxConcurrent(), 1, 'one attempt at a time')
 })
