@@ -45,6 +45,8 @@ export interface JobWorkerSettings {
   poolMax: number
   /** taskforge: JOBS_CONCURRENCY. */
   concurrency: number
+  /** taskforge: JOBS_PREFETCH, jobs claimed ahead of a free slot. */
+  prefetch: number
   /** taskforge: JOBS_POLL_INTERVAL_MS. */
   pollIntervalMs: number
   /** pg-boss: jobs fetched (and completed) at once by its work() loop. */
@@ -72,6 +74,8 @@ export interface QueueConfiguration {
   inFlight: number
   /** graphile-worker only: with its local queue (inFlight jobs) and batched completions (0.17 and later). */
   batched?: boolean
+  /** taskforge only: JOBS_PREFETCH, jobs claimed ahead of a free slot (its counterpart of graphile-worker's local queue). */
+  prefetch?: number
 }
 
 export interface JobsBenchOptions {
@@ -117,6 +121,8 @@ export interface JobsSummaryRow {
   configuration: string
   system: QueueSystem
   inFlight: number
+  /** Jobs claimed ahead, waiting for a slot: taskforge's prefetch, graphile-worker's local queue (absent in older results). */
+  aheadOfSlots?: number
   instances: number
   enqueuePerSecond: number
   processedPerSecond: number
@@ -338,6 +344,7 @@ function summarize (runs: JobsRun[], options: JobsBenchOptions): JobsSummaryRow[
         configuration: configuration.id,
         system: configuration.system,
         inFlight: configuration.inFlight,
+        aheadOfSlots: configuration.prefetch ?? (configuration.batched === true ? configuration.inFlight : 0),
         instances,
         enqueuePerSecond: round(median(selected.map((run) => run.enqueuePerSecond))),
         processedPerSecond: round(median(selected.map((run) => run.processedPerSecond))),
@@ -405,6 +412,7 @@ export async function runJobsBench (
             databaseUrl: database.url,
             poolMax: options.poolMax,
             concurrency: configuration.inFlight,
+            prefetch: configuration.prefetch ?? 0,
             pollIntervalMs: options.taskforgePollIntervalMs,
             batchSize: configuration.inFlight,
             pollingIntervalSeconds: options.pgBossPollingIntervalSeconds,

@@ -146,7 +146,8 @@ const jobsOptions: JobsBenchOptions = {
   enqueueConcurrency: 10,
   poolMax: settings.poolMax,
   configurations: ([
-    { id: 'taskforge', system: 'taskforge', inFlight: jobsInFlight },
+    // As many jobs claimed ahead (JOBS_PREFETCH) as graphile-worker-batched's local queue holds.
+    { id: 'taskforge', system: 'taskforge', inFlight: jobsInFlight, prefetch: jobsInFlight },
     // The same number of jobs in hand per instance.
     { id: 'pg-boss', system: 'pg-boss', inFlight: jobsInFlight },
     // pg-boss's own way to go faster: bigger batches (5 times the jobs in hand).
