@@ -74,7 +74,9 @@ export class JobWorker<C extends JobCatalog> {
   /** Claimed, waiting for a slot, oldest first. */
   private prefetched: ClaimedJob[] = []
   /** Handlers in progress: each holds a slot. */
-  private readonly running = new Map<string, AbortController>()
+  private readonly running = new Map<string, Run>()
+  /** Runs started this turn, whose time-out timers are armed at the next one if they still run. */
+  private unarmed: Run[] = []
   /** Runs not yet over (outcome not recorded yet): close() waits for them. */
   private unsettled = 0
   private onSettled: (() => void) | undefined
@@ -143,9 +145,9 @@ export class JobWorker<C extends JobCatalog> {
     const slotsEmpty = this.running.size === 0 ? Promise.resolve() : new Promise<void>((resolve) => { this.onSlotsEmpty = resolve })
     const timedOut = await Promise.race([slotsEmpty.then(() => false), sleep(timeoutMs).then(() => true)])
     if (timedOut) {
-      const unfinished = [...this.running]
-      for (const [, abort] of unfinished) abort.abort(new Error('the worker is shutting down'))
-      const ids = unfinished.map(([id]) => id)
+      const unfinished = [...this.running.values()]
+      for (const run of unfinished) run.abort(new Error('the worker is shutting down'))
+      const ids = unfinished.map((run) => run.job.id)
       await this.handBack(ids, 'could not release unfinished jobs; their leases will expire')
       this.options.log.warn({ jobIds: ids }, 'shut down with jobs unfinished: released to the queue')
     }
@@ -237,19 +239,35 @@ export class JobWorker<C extends JobCatalog> {
   }
 
   private startRun (job: ClaimedJob): void {
-    const abort = new AbortController()
-    this.running.set(job.id, abort)
+    const timeoutMs = this.options.catalog[job.type]?.timeoutMs ?? this.options.timeoutMs
+    const run = new Run(job, performance.now() + timeoutMs)
+    this.running.set(job.id, run)
     this.unsettled += 1
-    void this.execute(job, abort).finally(() => {
+    // Its time-out is armed at the next turn of the event loop if it still runs then: a job done at once needs no timer.
+    if (this.unarmed.length === 0) setImmediate(() => { this.armTimeouts() })
+    this.unarmed.push(run)
+    void this.execute(run).finally(() => {
       this.held.delete(job.id)
       this.unsettled -= 1
       if (this.unsettled === 0) this.onSettled?.()
     })
   }
 
+  private armTimeouts (): void {
+    const runs = this.unarmed
+    this.unarmed = []
+    const now = performance.now()
+    for (const run of runs) {
+      if (this.running.get(run.job.id) !== run) continue
+      run.timer = setTimeout(() => { run.abort(new Error('the job ran out of time')) }, Math.max(0, run.deadline - now))
+    }
+  }
+
   /** The handler settled: its slot goes to the next waiting job, or to the next claim. */
-  private freeSlot (id: string): void {
-    if (!this.running.delete(id)) return
+  private freeSlot (run: Run): void {
+    clearTimeout(run.timer)
+    if (this.running.get(run.job.id) !== run) return
+    this.running.delete(run.job.id)
     if (this.state !== 'started') {
       if (this.running.size === 0) this.onSlotsEmpty?.()
       return
@@ -265,7 +283,8 @@ export class JobWorker<C extends JobCatalog> {
    * off, a job enqueued in a trace still continues it (no span, the ids only):
    * in its log lines and in the jobs it enqueues in turn.
    */
-  private async execute (job: ClaimedJob, abort: AbortController): Promise<void> {
+  private async execute (run: Run): Promise<void> {
+    const { job } = run
     const definition = this.options.catalog[job.type]
     const enqueuedIn = contextFromTraceparent(job.traceparent)
     // A recurring job belongs to no request: like the rest of the queue's upkeep it is not traced (metrics and logs show its runs).
@@ -286,16 +305,14 @@ export class JobWorker<C extends JobCatalog> {
       traceContext
     }
     const started = performance.now()
-    const timeout = setTimeout(() => { abort.abort(new Error('the job ran out of time')) }, definition?.timeoutMs ?? this.options.timeoutMs)
     try {
       const recorded = await context.with(runContext, () => runInLogScope(scope, async () => {
         try {
           const handler = this.options.handlers[job.type]
           if (definition === undefined || handler === undefined) throw new Error(`no handler for job type "${job.type}"`)
-          await raceAbort(handler(job.payload as never, { jobId: job.id, attempt: job.attempts, signal: abort.signal }), abort.signal)
+          await run.outcome(handler(job.payload, run.handlerContext()))
         } finally {
-          clearTimeout(timeout)
-          this.freeSlot(job.id)
+          this.freeSlot(run)
         }
         return this.recordDone(job.id)
       }))
@@ -307,7 +324,7 @@ export class JobWorker<C extends JobCatalog> {
       span?.setAttribute('taskforge.job.outcome', 'succeeded')
       this.options.onOutcome?.(job.type, 'succeeded', performance.now() - started)
     } catch (error) {
-      if (this.state !== 'started' && abort.signal.aborted) { // released by close()
+      if (this.state !== 'started' && run.aborted) { // released by close()
         span?.setAttribute('taskforge.job.outcome', 'released')
         return
       }
@@ -488,12 +505,51 @@ function sleep (ms: number): Promise<void> {
   return new Promise((resolve) => { setTimeout(resolve, ms).unref() })
 }
 
-/** Settles with the work, or rejects when the signal aborts first (a handler that ignores its signal cannot hold the worker). */
-function raceAbort<T> (work: Promise<T>, signal: AbortSignal): Promise<T> {
-  return new Promise((resolve, reject) => {
-    const onAbort = () => { reject(signal.reason instanceof Error ? signal.reason : new Error('aborted')) }
-    if (signal.aborted) { onAbort(); return }
-    signal.addEventListener('abort', onAbort, { once: true })
-    work.then(resolve, reject).finally(() => { signal.removeEventListener('abort', onAbort) })
-  })
+/**
+ * A job in a slot, and how to abort it. The AbortController is made only if
+ * the handler reads its signal: most never do, and one per run was a
+ * noticeable share of a short job's cost.
+ */
+class Run {
+  private controller: AbortController | undefined
+  private reason: Error | undefined
+  /** Ends the wait for the handler's outcome (set while it is awaited). */
+  private interrupt: ((reason: Error) => void) | undefined
+  timer: NodeJS.Timeout | undefined
+
+  constructor (readonly job: ClaimedJob, readonly deadline: number) {}
+
+  get aborted (): boolean {
+    return this.reason !== undefined
+  }
+
+  get signal (): AbortSignal {
+    if (this.controller === undefined) {
+      this.controller = new AbortController()
+      if (this.reason !== undefined) this.controller.abort(this.reason)
+    }
+    return this.controller.signal
+  }
+
+  /** What the handler gets: its signal is made when it first reads it. */
+  handlerContext (): { jobId: string; attempt: number; signal: AbortSignal } {
+    const signal = (): AbortSignal => this.signal
+    return { jobId: this.job.id, attempt: this.job.attempts, get signal () { return signal() } }
+  }
+
+  abort (reason: Error): void {
+    if (this.reason !== undefined) return
+    this.reason = reason
+    this.controller?.abort(reason)
+    this.interrupt?.(reason)
+  }
+
+  /** Settles with the handler's work, or rejects once the run is aborted: a handler that ignores its signal cannot hold the worker. */
+  outcome (work: Promise<void>): Promise<void> {
+    if (this.reason !== undefined) return Promise.reject(this.reason)
+    return new Promise((resolve, reject) => {
+      this.interrupt = reject
+      work.then(resolve, reject)
+    })
+  }
 }
