@@ -249,11 +249,14 @@ export class JobWorker<C extends JobCatalog> {
     // Its time-out is armed at the next turn of the event loop if it still runs then: a job done at once needs no timer.
     if (this.unarmed.length === 0) setImmediate(() => { this.armTimeouts() })
     this.unarmed.push(run)
-    void this.execute(run).finally(() => {
-      this.held.delete(job.id)
-      this.unsettled -= 1
-      if (this.unsettled === 0) this.onSettled?.()
-    })
+    void this.execute(run)
+  }
+
+  /** The run is over, its outcome recorded (or left to its lease): the job is no longer held. */
+  private settled (run: Run): void {
+    this.held.delete(run.job.id)
+    this.unsettled -= 1
+    if (this.unsettled === 0) this.onSettled?.()
   }
 
   private armTimeouts (): void {
@@ -335,6 +338,7 @@ export class JobWorker<C extends JobCatalog> {
       await context.with(runContext, () => this.recordFailure(job, error, scope.log, performance.now() - started, span))
     } finally {
       span?.end()
+      this.settled(run)
     }
   }
 
