@@ -76,6 +76,11 @@ export interface QueueConfiguration {
   batched?: boolean
   /** taskforge only: JOBS_PREFETCH, jobs claimed ahead of a free slot (its counterpart of graphile-worker's local queue). */
   prefetch?: number
+  /**
+   * taskforge only: the checkout whose worker runs (its bench/job-worker.ts), e.g. an earlier commit
+   * for a before/after comparison in one run (--jobs-before DIR); this one's by default.
+   */
+  root?: string
 }
 
 export interface JobsBenchOptions {
@@ -160,10 +165,10 @@ async function inParallel (count: number, concurrency: number, call: (index: num
 interface WorkerProcess { child: ChildProcess; watch: { stop: () => ResourceUse } | undefined }
 
 /** Starts `count` worker processes and waits until each is ready; if one fails, ends them all (the ready ones gracefully) and rethrows. */
-async function startWorkers (count: number, settings: JobWorkerSettings): Promise<WorkerProcess[]> {
+async function startWorkers (count: number, settings: JobWorkerSettings, root = PROJECT_ROOT): Promise<WorkerProcess[]> {
   const workers: WorkerProcess[] = Array.from({ length: count }, () => {
-    const child = track(fork(WORKER_SCRIPT, [], {
-      cwd: PROJECT_ROOT,
+    const child = track(fork(root === PROJECT_ROOT ? WORKER_SCRIPT : join(root, 'bench', 'job-worker.ts'), [], {
+      cwd: root,
       execArgv: ['--import', 'tsx'],
       env: { PATH: process.env.PATH, NODE_ENV: 'production', BENCH_JOB_WORKER: JSON.stringify(settings) },
       stdio: ['ignore', 'inherit', 'inherit', 'ipc']
@@ -268,7 +273,7 @@ async function measureOnce (
   settings: JobWorkerSettings, instances: number, repetition: number
 ): Promise<JobsRun> {
   await queue.reset()
-  const workers = await startWorkers(instances, settings)
+  const workers = await startWorkers(instances, settings, configuration.root)
   let reports: WorkerReport[] = []
   try {
     const enqueueStarted = performance.now()
