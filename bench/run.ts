@@ -154,7 +154,14 @@ const jobsOptions: JobsBenchOptions = {
     // --jobs-before DIR: the worker of another checkout (an earlier commit) beside it, same settings.
     ...(args['jobs-before'] === undefined
       ? []
-      : [{ id: 'taskforge-before', system: 'taskforge', inFlight: jobsInFlight, prefetch: jobsInFlight, root: resolve(args['jobs-before']) } satisfies QueueConfiguration]),
+      // JOBS_PREFETCH goes to it too; a checkout that predates it claims for its free slots only (and is shown so).
+      : [{
+        id: 'taskforge-before',
+        system: 'taskforge',
+        inFlight: jobsInFlight,
+        prefetch: beforeHasPrefetch(args['jobs-before']) ? jobsInFlight : 0,
+        root: resolve(args['jobs-before'])
+      } satisfies QueueConfiguration]),
     // The same number of jobs in hand per instance.
     { id: 'pg-boss', system: 'pg-boss', inFlight: jobsInFlight },
     // pg-boss's own way to go faster: bigger batches (5 times the jobs in hand).
@@ -185,6 +192,11 @@ const latencyOptions: LatencyOptions = {
   // As many jobs waiting as running.
   chains: Number(args['latency-chains'] ?? 2 * appJobSettings.concurrency),
   poolMax: settings.poolMax
+}
+
+/** Whether the checkout in dir has JOBS_PREFETCH (its worker takes the setting). */
+function beforeHasPrefetch (dir: string): boolean {
+  return readFileSync(join(resolve(dir), 'plugins', 'jobs', 'worker.ts'), 'utf8').includes('prefetch')
 }
 
 function packageVersion (name: string): string {
