@@ -99,6 +99,8 @@ export class JobWorker<C extends JobCatalog> {
   private unlisten: (() => Promise<void>) | undefined
   private renewal: NodeJS.Timeout | undefined
   private renewing = false
+  /** Hand-backs of jobs whose lease ran short, under way: close() waits for them. */
+  private readonly handingBack = new Set<Promise<void>>()
   /** The housekeeping under way, beside the claims, not before them. */
   private housekeeping: Promise<void> | undefined
   private lastHousekeeping = 0
@@ -117,10 +119,15 @@ export class JobWorker<C extends JobCatalog> {
     // The polling itself is not traced (a claim query every poll interval would bury everything else); each run of a job is.
     const untraced = suppressTracing(context.active())
     await context.with(untraced, () => this.scheduleRecurring())
+    if (this.closing()) return // close() came meanwhile
     const renewEveryMs = Math.max(100, Math.floor(this.options.leaseMs / 3))
     this.renewal = setInterval(() => { context.with(untraced, () => { void this.renewLeases() }) }, renewEveryMs)
     this.loop = context.with(untraced, () => this.run())
     this.options.log.info({ workerId: this.id, concurrency: this.options.concurrency, prefetch: this.prefetch }, 'job worker started')
+  }
+
+  private closing (): boolean {
+    return this.state !== 'started'
   }
 
   /** Look for work now rather than at the next poll. */
@@ -156,6 +163,7 @@ export class JobWorker<C extends JobCatalog> {
     }
     // The aborted runs end at once; the others only wait for their outcome to be recorded.
     if (this.unsettled > 0) await new Promise<void>((resolve) => { this.onSettled = resolve })
+    await Promise.all(this.handingBack)
     clearInterval(this.renewal)
     this.state = 'stopped'
     this.options.log.info({ workerId: this.id }, 'job worker stopped')
@@ -236,7 +244,9 @@ export class JobWorker<C extends JobCatalog> {
     }
     if (stale !== undefined) {
       this.options.log.warn({ jobIds: stale }, 'jobs claimed ahead held no lease long enough to start: handed back')
-      void this.handBack(stale, 'could not hand back jobs whose lease ran short; they will run once it expires')
+      const handing = this.handBack(stale, 'could not hand back jobs whose lease ran short; they will run once it expires')
+      this.handingBack.add(handing)
+      void handing.finally(() => this.handingBack.delete(handing))
     }
     if (this.due && this.roomToClaim() > 0) this.resume()
   }
