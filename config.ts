@@ -46,6 +46,7 @@ export const EnvironmentSchema = Type.Object({
   SMTP_URL: Type.Optional(Url(['smtp', 'smtps'])),
   MAIL_FROM: Type.String({ minLength: 3, default: 'taskforge <no-reply@taskforge.local>' }),
   JOBS_CONCURRENCY: Type.Integer({ minimum: 0, maximum: 256, default: 4 }),
+  JOBS_PREFETCH: Type.Integer({ minimum: 0, maximum: 1024, default: 0 }),
   JOBS_POLL_INTERVAL_MS: Type.Integer({ minimum: 10, maximum: 600_000, default: 2000 }),
   JOBS_LEASE_MS: Type.Integer({ minimum: 300, maximum: 3_600_000, default: 60_000 }),
   JOBS_MAX_ATTEMPTS: Type.Integer({ minimum: 1, maximum: 100, default: 5 }),
@@ -119,6 +120,8 @@ export const ConfigSchema = Type.Object({
   jobs: Type.Object({
     /** 0: this instance enqueues but runs no worker. */
     concurrency: Env.JOBS_CONCURRENCY,
+    /** Jobs claimed ahead of a free slot (0: none): a throughput setting for many short jobs. */
+    prefetch: Env.JOBS_PREFETCH,
     pollIntervalMs: Env.JOBS_POLL_INTERVAL_MS,
     leaseMs: Env.JOBS_LEASE_MS,
     maxAttempts: Env.JOBS_MAX_ATTEMPTS,
@@ -352,6 +355,7 @@ function assembleConfig (env: Environment, derived: Derived): Config {
     mail: { smtpUrl: env.SMTP_URL, from: env.MAIL_FROM },
     jobs: {
       concurrency: env.JOBS_CONCURRENCY,
+      prefetch: env.JOBS_PREFETCH,
       pollIntervalMs: env.JOBS_POLL_INTERVAL_MS,
       leaseMs: env.JOBS_LEASE_MS,
       maxAttempts: env.JOBS_MAX_ATTEMPTS,

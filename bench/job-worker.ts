@@ -42,6 +42,7 @@ async function taskforgeInstance (settings: JobWorkerSettings): Promise<Instance
     handlers: { [BENCH_JOB_TYPE]: () => Promise.resolve() },
     log,
     concurrency: settings.concurrency,
+    prefetch: settings.prefetch,
     pollIntervalMs: settings.pollIntervalMs,
     leaseMs: appJobSettings.leaseMs,
     backoff: { baseMs: appJobSettings.retryBaseMs, maxMs: RETRY_MAX_MS },

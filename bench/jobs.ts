@@ -45,6 +45,8 @@ export interface JobWorkerSettings {
   poolMax: number
   /** taskforge: JOBS_CONCURRENCY. */
   concurrency: number
+  /** taskforge: JOBS_PREFETCH, jobs claimed ahead of a free slot. */
+  prefetch: number
   /** taskforge: JOBS_POLL_INTERVAL_MS. */
   pollIntervalMs: number
   /** pg-boss: jobs fetched (and completed) at once by its work() loop. */
@@ -72,6 +74,13 @@ export interface QueueConfiguration {
   inFlight: number
   /** graphile-worker only: with its local queue (inFlight jobs) and batched completions (0.17 and later). */
   batched?: boolean
+  /** taskforge only: JOBS_PREFETCH, jobs claimed ahead of a free slot (its counterpart of graphile-worker's local queue). */
+  prefetch?: number
+  /**
+   * taskforge only: the checkout whose worker runs (its bench/job-worker.ts), e.g. an earlier commit
+   * for a before/after comparison in one run (--jobs-before DIR); this one's by default.
+   */
+  root?: string
 }
 
 export interface JobsBenchOptions {
@@ -117,6 +126,8 @@ export interface JobsSummaryRow {
   configuration: string
   system: QueueSystem
   inFlight: number
+  /** Jobs claimed ahead, waiting for a slot: taskforge's prefetch, graphile-worker's local queue (absent in older results). */
+  aheadOfSlots?: number
   instances: number
   enqueuePerSecond: number
   processedPerSecond: number
@@ -154,10 +165,10 @@ async function inParallel (count: number, concurrency: number, call: (index: num
 interface WorkerProcess { child: ChildProcess; watch: { stop: () => ResourceUse } | undefined }
 
 /** Starts `count` worker processes and waits until each is ready; if one fails, ends them all (the ready ones gracefully) and rethrows. */
-async function startWorkers (count: number, settings: JobWorkerSettings): Promise<WorkerProcess[]> {
+async function startWorkers (count: number, settings: JobWorkerSettings, root = PROJECT_ROOT): Promise<WorkerProcess[]> {
   const workers: WorkerProcess[] = Array.from({ length: count }, () => {
-    const child = track(fork(WORKER_SCRIPT, [], {
-      cwd: PROJECT_ROOT,
+    const child = track(fork(root === PROJECT_ROOT ? WORKER_SCRIPT : join(root, 'bench', 'job-worker.ts'), [], {
+      cwd: root,
       execArgv: ['--import', 'tsx'],
       env: { PATH: process.env.PATH, NODE_ENV: 'production', BENCH_JOB_WORKER: JSON.stringify(settings) },
       stdio: ['ignore', 'inherit', 'inherit', 'ipc']
@@ -262,7 +273,7 @@ async function measureOnce (
   settings: JobWorkerSettings, instances: number, repetition: number
 ): Promise<JobsRun> {
   await queue.reset()
-  const workers = await startWorkers(instances, settings)
+  const workers = await startWorkers(instances, settings, configuration.root)
   let reports: WorkerReport[] = []
   try {
     const enqueueStarted = performance.now()
@@ -338,6 +349,7 @@ function summarize (runs: JobsRun[], options: JobsBenchOptions): JobsSummaryRow[
         configuration: configuration.id,
         system: configuration.system,
         inFlight: configuration.inFlight,
+        aheadOfSlots: configuration.prefetch ?? (configuration.batched === true ? configuration.inFlight : 0),
         instances,
         enqueuePerSecond: round(median(selected.map((run) => run.enqueuePerSecond))),
         processedPerSecond: round(median(selected.map((run) => run.processedPerSecond))),
@@ -405,6 +417,7 @@ export async function runJobsBench (
             databaseUrl: database.url,
             poolMax: options.poolMax,
             concurrency: configuration.inFlight,
+            prefetch: configuration.prefetch ?? 0,
             pollIntervalMs: options.taskforgePollIntervalMs,
             batchSize: configuration.inFlight,
             pollingIntervalSeconds: options.pgBossPollingIntervalSeconds,

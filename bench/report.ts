@@ -76,6 +76,11 @@ function table (header: string[], rows: string[][]): string {
   return [line(header), line(header.map(() => '---')), ...rows.map(line)].join('\n')
 }
 
+/** Jobs a worker instance has in hand: running, and claimed ahead in a local queue where the queue has one. */
+function inHand (row: JobsSummaryRow): string {
+  return row.aheadOfSlots === undefined || row.aheadOfSlots === 0 ? String(row.inFlight) : `${String(row.inFlight)} + ${String(row.aheadOfSlots)} ahead`
+}
+
 export function renderMarkdown (summary: BenchSummary): string {
   const parts: string[] = []
   const load = summary.conditions.loadAverage
@@ -121,7 +126,7 @@ export function renderMarkdown (summary: BenchSummary): string {
     parts.push(table(
       ['queue', 'jobs in hand', 'instances', 'enqueue jobs/s', 'processed jobs/s', 'taskforge / this, processed', 'taskforge / this, enqueue', 'worker peak RSS MiB', 'worker CPU µs/job', 'PostgreSQL CPU µs/job: enqueue, drain'],
       summary.jobs.summary.map((row) => [
-        row.configuration, String(row.inFlight), String(row.instances), show(row.enqueuePerSecond), show(row.processedPerSecond),
+        row.configuration, inHand(row), String(row.instances), show(row.enqueuePerSecond), show(row.processedPerSecond),
         row.processedRatio === null ? '' : `**${show(row.processedRatio, 2)}**`,
         row.enqueueRatio === null ? '' : show(row.enqueueRatio, 2),
         show(row.peakWorkerRssMiB), show(row.workerCpuMicrosPerJob), `${show(row.databaseCpuMicrosPerJob.enqueue)}, ${show(row.databaseCpuMicrosPerJob.drain)}`
@@ -201,7 +206,7 @@ export function renderComparison (summaries: BenchSummary[]): string {
       })],
       jobKeys.map((key) => {
         const first = runs.map((run) => run.jobs?.summary.find((row) => jobKey(row) === key)).find((row) => row !== undefined)
-        return [first?.configuration ?? key, String(first?.inFlight ?? ''), String(first?.instances ?? ''), ...runs.flatMap((run) => {
+        return [first?.configuration ?? key, first === undefined ? '' : inHand(first), String(first?.instances ?? ''), ...runs.flatMap((run) => {
           const row = run.jobs?.summary.find((entry) => jobKey(entry) === key)
           if (row === undefined) return ['–', '–', '–']
           return [show(row.enqueuePerSecond), show(row.processedPerSecond), row.processedRatio === null ? '' : `**${show(row.processedRatio, 2)}**`]

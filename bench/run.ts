@@ -20,7 +20,8 @@
  *                          standard run, a file of its own under bench/results/ for any other)
  *   --duration S, --repetitions N, --connections 10,100, --scenarios a,b
  *   --skip-jobs (both queue parts), --only-jobs, --jobs N, --jobs-in-flight N, --jobs-instances 1,2,
- *   --jobs-repetitions N, --queues taskforge,pg-boss,pg-boss-batch-5x,graphile-worker,graphile-worker-batched
+ *   --jobs-repetitions N, --queues taskforge,pg-boss,pg-boss-batch-5x,graphile-worker,graphile-worker-batched,
+ *   --jobs-before DIR      also the worker of the checkout in DIR (an earlier commit), as taskforge-before
  *   --skip-latency, --only-latency, --latency-jobs N, --latency-modes idle,busy, --latency-chains N
  *   --profile DIR          run the app under node --cpu-prof; the profile lands in DIR
  *                          (summarise it with tsx bench/profile-summary.ts FILE)
@@ -66,6 +67,7 @@ const { values: args, positionals } = parseArgs({
     'jobs-in-flight': { type: 'string' },
     'jobs-instances': { type: 'string' },
     'jobs-repetitions': { type: 'string' },
+    'jobs-before': { type: 'string' },
     queues: { type: 'string' },
     'skip-jobs': { type: 'boolean', default: false },
     'only-jobs': { type: 'boolean', default: false },
@@ -126,7 +128,8 @@ const adminUrl = args['admin-url'] ?? process.env.BENCH_ADMIN_URL ?? DEFAULT_ADM
 const databasePrefix = args['database-prefix'] ?? 'taskforge_bench'
 // Only a complete full, standard run replaces the committed summary; any other run writes a file of its own (ignored by git).
 const standardRun = !quick && !args['only-jobs'] && !args['skip-jobs'] && !args['skip-latency'] && !args['only-latency'] && [
-  args.duration, args.repetitions, args.connections, args.scenarios, args.jobs, args['jobs-in-flight'], args['jobs-instances'], args['jobs-repetitions'], args.queues,
+  args.duration, args.repetitions, args.connections, args.scenarios, args.jobs, args['jobs-in-flight'], args['jobs-instances'], args['jobs-repetitions'],
+  args['jobs-before'], args.queues,
   args['latency-jobs'], args['latency-modes'], args['latency-chains'], args.profile
 ].every((value) => value === undefined)
 // One standard summary per Node major (summary-node26.json, summary-node20.json): BENCHMARKS.md reports them side by side.
@@ -151,7 +154,19 @@ const jobsOptions: JobsBenchOptions = {
   enqueueConcurrency: 10,
   poolMax: settings.poolMax,
   configurations: ([
-    { id: 'taskforge', system: 'taskforge', inFlight: jobsInFlight },
+    // As many jobs claimed ahead (JOBS_PREFETCH) as graphile-worker-batched's local queue holds.
+    { id: 'taskforge', system: 'taskforge', inFlight: jobsInFlight, prefetch: jobsInFlight },
+    // --jobs-before DIR: the worker of another checkout (an earlier commit) beside it, same settings.
+    ...(args['jobs-before'] === undefined
+      ? []
+      // JOBS_PREFETCH goes to it too; a checkout that predates it claims for its free slots only (and is shown so).
+      : [{
+        id: 'taskforge-before',
+        system: 'taskforge',
+        inFlight: jobsInFlight,
+        prefetch: beforeHasPrefetch(args['jobs-before']) ? jobsInFlight : 0,
+        root: resolve(args['jobs-before'])
+      } satisfies QueueConfiguration]),
     // The same number of jobs in hand per instance.
     { id: 'pg-boss', system: 'pg-boss', inFlight: jobsInFlight },
     // pg-boss's own way to go faster: bigger batches (5 times the jobs in hand).
@@ -162,6 +177,7 @@ const jobsOptions: JobsBenchOptions = {
     { id: 'graphile-worker-batched', system: 'graphile-worker', inFlight: jobsInFlight, batched: true }
   ] satisfies QueueConfiguration[]).filter((configuration) => {
     const chosen = (args.queues ?? (quick ? 'taskforge,pg-boss,graphile-worker' : undefined))?.split(',')
+    if (configuration.id === 'taskforge-before') return true
     // By default, what this runtime's graphile-worker can do; asked for by name, it fails the part with a reason.
     return chosen === undefined ? configuration.batched !== true || graphile.batching : chosen.includes(configuration.id)
   }),
@@ -181,6 +197,11 @@ const latencyOptions: LatencyOptions = {
   // As many jobs waiting as running.
   chains: Number(args['latency-chains'] ?? 2 * appJobSettings.concurrency),
   poolMax: settings.poolMax
+}
+
+/** Whether the checkout in dir has JOBS_PREFETCH (its worker takes the setting). */
+function beforeHasPrefetch (dir: string): boolean {
+  return readFileSync(join(resolve(dir), 'plugins', 'jobs', 'worker.ts'), 'utf8').includes('prefetch')
 }
 
 function packageVersion (name: string): string {
@@ -267,9 +288,10 @@ function checkTargets (http: HttpSummaryRow[], jobs: JobsResults | null, latency
   const failures = http.reduce((sum, row) => sum + row.errors + row.non2xx, 0)
   checks.push({ name: 'errors and non-2xx answers, every scenario and server', wanted: '0', actual: String(failures), met: failures === 0 })
   for (const row of jobs?.summary ?? []) {
-    if (row.processedRatio === null) continue
+    // taskforge-before (--jobs-before) is a comparison, not a target.
+    if (row.processedRatio === null || row.configuration === 'taskforge-before') continue
     checks.push({
-      name: `jobs processed, ${String(row.instances)} instance${row.instances > 1 ? 's' : ''}: taskforge / ${row.configuration} (${String(row.inFlight)} in hand)`,
+      name: `jobs processed, ${String(row.instances)} instance${row.instances > 1 ? 's' : ''}: taskforge / ${row.configuration} (${String(row.inFlight)} in slots)`,
       wanted: '≥ 1.00',
       actual: row.processedRatio.toFixed(2),
       met: row.processedRatio >= 1

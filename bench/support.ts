@@ -18,9 +18,10 @@ export function say (message: string): void {
   process.stderr.write(`${new Date().toISOString().slice(11, 19)} ${message}\n`)
 }
 
+/** The median of the finite values: a failed repetition (NaN) is left out, not sorted at random among the others. */
 export function median (values: readonly number[]): number {
-  if (values.length === 0) return Number.NaN
-  const sorted = [...values].sort((a, b) => a - b)
+  const sorted = values.filter((value) => Number.isFinite(value)).sort((a, b) => a - b)
+  if (sorted.length === 0) return Number.NaN
   const middle = Math.floor(sorted.length / 2)
   return sorted.length % 2 === 1 ? sorted[middle] ?? Number.NaN : ((sorted[middle - 1] ?? 0) + (sorted[middle] ?? 0)) / 2
 }

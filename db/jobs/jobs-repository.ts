@@ -26,6 +26,9 @@ export interface Job {
   finishedAt: Date | null
 }
 
+/** A job as a worker claims it: what running it takes. */
+export type ClaimedJob = Pick<Job, 'id' | 'type' | 'payload' | 'attempts' | 'maxAttempts' | 'traceparent'>
+
 export interface NewJob {
   type: string
   payload: postgres.JSONValue
@@ -83,10 +86,14 @@ export function createJobsRepository (sql: Queryable) {
     /**
      * Claims up to `limit` due jobs for this worker. SKIP LOCKED lets workers
      * of several instances claim side by side without waiting on each other
-     * or taking the same job.
+     * or taking the same job. The claimed rows are then found by primary key
+     * (`= any(array(...))`): joined to the CTE instead, the planner hashed the
+     * whole table, done jobs included, at every claim. Returns what a run
+     * needs, not the whole row: parsing five timestamps per job the worker
+     * never reads was a fifth of its CPU per no-op job.
      */
-    async claim (workerId: string, limit: number, leaseMs: number): Promise<Job[]> {
-      return sql<Job[]>`
+    async claim (workerId: string, limit: number, leaseMs: number): Promise<ClaimedJob[]> {
+      return sql<ClaimedJob[]>`
         with due as (
           select id from jobs
           where state = 'queued' and run_at <= now()
@@ -96,17 +103,22 @@ export function createJobsRepository (sql: Queryable) {
         )
         update jobs set state = 'running', attempts = jobs.attempts + 1, locked_by = ${workerId},
           locked_until = now() + ${leaseMs} * interval '1 millisecond', updated_at = now()
-        from due where jobs.id = due.id
-        returning jobs.*`
+        where jobs.id = any(array(select id from due))
+        returning jobs.id, jobs.type, jobs.payload, jobs.attempts, jobs.max_attempts, jobs.traceparent`
     },
 
-    /** Extends the lease of a job this worker still holds; false if it lost it. */
-    async renewLease (id: string, workerId: string, leaseMs: number): Promise<boolean> {
-      const rows = await sql`
+    /**
+     * Extends the leases of the jobs this worker holds, all in one statement;
+     * returns the ids it still held (a job missing from the answer was lost:
+     * its lease ran out and another worker requeued it).
+     */
+    async renewLeases (ids: string[], workerId: string, leaseMs: number): Promise<string[]> {
+      if (ids.length === 0) return []
+      const rows = await sql<{ id: string }[]>`
         update jobs set locked_until = now() + ${leaseMs} * interval '1 millisecond'
-        where id = ${id} and state = 'running' and locked_by = ${workerId}
+        where id = any(${ids}::bigint[]) and state = 'running' and locked_by = ${workerId}
         returning id`
-      return rows.length > 0
+      return rows.map((row) => row.id)
     },
 
     /**

@@ -101,6 +101,7 @@ export default fp<JobsPluginOptions>(async (app, { clock = systemClock, resolveH
       tracer,
       log: app.log.child({ component: 'jobs' }),
       concurrency: settings.concurrency,
+      prefetch: settings.prefetch,
       pollIntervalMs: settings.pollIntervalMs,
       leaseMs: settings.leaseMs,
       backoff: { baseMs: settings.retryBaseMs, maxMs: RETRY_MAX_MS },

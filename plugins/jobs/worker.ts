@@ -4,8 +4,8 @@ import { context, SpanKind, trace, type Span, type Tracer } from '@opentelemetry
 import { suppressTracing } from '@opentelemetry/core'
 import type { FastifyBaseLogger } from 'fastify'
 import type { Sql } from '../../db/client.js'
-import { createJobsRepository, JOBS_CHANNEL, type Job } from '../../db/jobs/jobs-repository.js'
-import { runInLogScope } from '../../observability/log-context.js'
+import { createJobsRepository, JOBS_CHANNEL, type ClaimedJob } from '../../db/jobs/jobs-repository.js'
+import { runInLogScope, type LogScope } from '../../observability/log-context.js'
 import { contextFromTraceparent, continueTrace, recordSpanFailure, traceLogFields } from '../../observability/tracing.js'
 import { retryDelayMs, type BackoffOptions } from './backoff.js'
 import type { JobCatalog, JobDefinition, JobHandlers } from './definitions.js'
@@ -19,9 +19,18 @@ export interface WorkerOptions<C extends JobCatalog> {
   log: FastifyBaseLogger
   /** Jobs run at once by this worker. */
   concurrency: number
+  /**
+   * Jobs claimed ahead, waiting in this worker for a free slot (0: none, a
+   * job is claimed only for a free slot). With many short jobs the next batch
+   * is then claimed while this one runs, instead of after it. Their leases are
+   * renewed as the running jobs' are; one is started only while its lease
+   * outlasts the next renewal, and the ones still waiting at close() are
+   * handed back. A crash costs them an attempt, as it does the running ones.
+   */
+  prefetch?: number
   /** How often to look for due jobs when no notification came. */
   pollIntervalMs: number
-  /** How long a claim holds without renewal; renewed every third of it while the job runs. */
+  /** How long a claim holds without renewal; renewed every third of it while the job is held. */
   leaseMs: number
   backoff: BackoffOptions
   /** Default per-run time limit for types that set none. */
@@ -41,33 +50,66 @@ export interface WorkerOptions<C extends JobCatalog> {
 }
 
 const HOUSEKEEPING_INTERVAL_MS = 60_000
+const INFO_ENABLED = new Set(['trace', 'debug', 'info'])
 
 /**
  * Drains the jobs table: claims due jobs in batches (SKIP LOCKED, so any
  * number of instances share one queue), runs them with bounded concurrency,
- * renews their leases while they run, and records each outcome.
+ * renews the leases of the jobs it holds, and records each outcome.
+ *
+ * A job is held from its claim until its outcome is recorded: waiting for a
+ * slot (prefetched), running (a slot taken until its handler settles), then
+ * being recorded (successes of one turn of the event loop in one statement).
+ * One timer renews every held job's lease in one statement.
  */
 export class JobWorker<C extends JobCatalog> {
   readonly id = `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`
   private readonly jobs
-  /** Claimed jobs, each holding a slot until its outcome is recorded (for a success: until the flush that records it commits). */
-  private readonly running = new Map<string, { job: Job; abort: AbortController; done: Promise<void> }>()
+  private readonly prefetch: number
+  /**
+   * Every job this worker holds, with the time (performance.now()) until which
+   * its lease surely holds: counted from when the claim or renewal was sent.
+   */
+  private readonly held = new Map<string, number>()
+  /** Claimed, waiting for a slot, oldest first. */
+  private prefetched: ClaimedJob[] = []
+  /** Handlers in progress: each holds a slot. */
+  private readonly running = new Map<string, Run>()
+  /** Runs started this turn, whose time-out timers are armed at the next one if they still run. */
+  private unarmed: Run[] = []
+  /** Runs not yet over (outcome not recorded yet): close() waits for them. */
+  private unsettled = 0
+  private onSettled: (() => void) | undefined
+  private onSlotsEmpty: (() => void) | undefined
   /** Jobs whose handler succeeded, for the next flush to record done. */
   private pendingDone: { id: string; recorded: (ok: boolean) => void }[] = []
-  /** Jobs whose handler succeeded and whose flush is pending or in flight: close() must not release them. */
-  private readonly recording = new Set<string>()
   private state: 'idle' | 'started' | 'stopping' | 'stopped' = 'idle'
+  /**
+   * Due jobs may be waiting in the table: set by a notification, the poll
+   * interval and a claim that got all it asked for; cleared as a claim goes
+   * out, so that a notification during the claim is not lost.
+   */
+  private due = true
   private wakeUp: (() => void) | undefined
-  /** Set by wake(): work may be due, so the next sleep is skipped (a notification during a claim is not lost). */
+  /** Set by wake(): the next sleep is skipped. */
   private woken = false
+  private wakeScheduled = false
+  private fillScheduled = false
   private loop: Promise<void> | undefined
   private unlisten: (() => Promise<void>) | undefined
+  private renewal: NodeJS.Timeout | undefined
+  private renewing = false
+  /** Hand-backs of jobs whose lease ran short, under way: close() waits for them. */
+  private readonly handingBack = new Set<Promise<void>>()
+  /** The housekeeping under way, beside the claims, not before them. */
+  private housekeeping: Promise<void> | undefined
   private lastHousekeeping = 0
   private lastReclaim = 0
   private lastScheduled = 0
 
   constructor (private readonly options: WorkerOptions<C>) {
     this.jobs = createJobsRepository(options.sql)
+    this.prefetch = options.prefetch ?? 0
   }
 
   async start (): Promise<void> {
@@ -77,76 +119,177 @@ export class JobWorker<C extends JobCatalog> {
     // The polling itself is not traced (a claim query every poll interval would bury everything else); each run of a job is.
     const untraced = suppressTracing(context.active())
     await context.with(untraced, () => this.scheduleRecurring())
+    if (this.closing()) return // close() came meanwhile
+    const renewEveryMs = Math.max(100, Math.floor(this.options.leaseMs / 3))
+    this.renewal = setInterval(() => { context.with(untraced, () => { void this.renewLeases() }) }, renewEveryMs)
     this.loop = context.with(untraced, () => this.run())
-    this.options.log.info({ workerId: this.id, concurrency: this.options.concurrency }, 'job worker started')
+    this.options.log.info({ workerId: this.id, concurrency: this.options.concurrency, prefetch: this.prefetch }, 'job worker started')
+  }
+
+  private closing (): boolean {
+    return this.state !== 'started'
   }
 
   /** Look for work now rather than at the next poll. */
   wake (): void {
-    this.woken = true
-    this.wakeUp?.()
+    this.due = true
+    this.resume()
   }
 
   /**
-   * Stops claiming, waits up to timeoutMs for running jobs, then aborts the
-   * rest and hands them back to the queue for another worker or the next start.
-   * Jobs already run are recorded done before it returns (their slots wait for the flush).
+   * Stops claiming, hands back the jobs still waiting for a slot, waits up to
+   * timeoutMs for running jobs, then aborts the rest and hands them back to
+   * the queue for another worker or the next start. Jobs already run are
+   * recorded done before it returns.
    */
   async close (timeoutMs: number): Promise<void> {
     if (this.state !== 'started') return
     this.state = 'stopping'
-    this.wake()
+    this.resume()
     await this.loop
+    await this.housekeeping
+    const waiting = this.prefetched
+    this.prefetched = []
+    await this.handBack(waiting.map((job) => job.id), 'could not hand back jobs claimed ahead; their leases will expire')
     await this.unlisten?.().catch(() => undefined)
-    const finished = Promise.all([...this.running.values()].map((run) => run.done))
-    const timedOut = await Promise.race([finished.then(() => false), sleep(timeoutMs).then(() => true)])
+    const slotsEmpty = this.running.size === 0 ? Promise.resolve() : new Promise<void>((resolve) => { this.onSlotsEmpty = resolve })
+    const timedOut = await Promise.race([slotsEmpty.then(() => false), sleep(timeoutMs).then(() => true)])
     if (timedOut) {
-      const unfinished = [...this.running.values()].filter((run) => !this.recording.has(run.job.id))
-      for (const run of unfinished) run.abort.abort(new Error('the worker is shutting down'))
-      await this.jobs.release(unfinished.map((run) => run.job.id), this.id).catch((error: unknown) => {
-        this.options.log.error({ err: error }, 'could not release unfinished jobs; their leases will expire')
-      })
-      this.options.log.warn({ jobIds: unfinished.map((run) => run.job.id) }, 'shut down with jobs unfinished: released to the queue')
-      // The aborted runs end at once; the others only wait for their flush, already under way.
-      await Promise.all([...this.running.values()].map((run) => run.done))
+      const unfinished = [...this.running.values()]
+      for (const run of unfinished) run.abort(new Error('the worker is shutting down'))
+      const ids = unfinished.map((run) => run.job.id)
+      await this.handBack(ids, 'could not release unfinished jobs; their leases will expire')
+      this.options.log.warn({ jobIds: ids }, 'shut down with jobs unfinished: released to the queue')
     }
+    // The aborted runs end at once; the others only wait for their outcome to be recorded.
+    if (this.unsettled > 0) await new Promise<void>((resolve) => { this.onSettled = resolve })
+    await Promise.all(this.handingBack)
+    clearInterval(this.renewal)
     this.state = 'stopped'
     this.options.log.info({ workerId: this.id }, 'job worker stopped')
   }
 
   private async run (): Promise<void> {
     while (this.state === 'started') {
-      let claimed = 0
       this.woken = false
+      let failed = false
+      this.startHousekeeping()
       try {
-        await this.housekeeping()
-        claimed = await this.claimAndStart()
+        if (this.due && this.roomToClaim() > 0) await this.claim()
       } catch (error) {
         // The database may be away for a while: log, wait a poll, try again.
+        failed = true
+        this.due = true
         this.options.log.error({ err: error }, 'job worker could not reach the queue')
       }
-      // A full batch suggests more is due: go again at once unless every slot is busy.
-      const busy = this.running.size >= this.options.concurrency
-      if (claimed === 0 || busy) await this.sleepUntilWoken(this.options.pollIntervalMs)
+      if (failed || !this.due || this.roomToClaim() === 0) {
+        const polled = await this.sleepUntilWoken(this.options.pollIntervalMs)
+        if (polled) this.due = true
+      }
     }
   }
 
-  private async claimAndStart (): Promise<number> {
-    const free = this.options.concurrency - this.running.size
-    if (free <= 0) return 0
-    const claimed = await this.jobs.claim(this.id, free, this.options.leaseMs)
-    for (const job of claimed) this.startRun(job)
-    if (claimed.length > 0) this.options.log.debug({ count: claimed.length, workerId: this.id }, 'jobs claimed')
-    return claimed.length
+  /**
+   * How many jobs to claim now: 0 while jobs claimed ahead would still wait
+   * after the free slots take theirs; else the free slots' worth, or a
+   * prefetch's worth when that is more, within concurrency + prefetch held.
+   */
+  private roomToClaim (): number {
+    const freeSlots = this.options.concurrency - this.running.size - this.prefetched.length
+    if (freeSlots < 0) return 0
+    const room = this.options.concurrency + this.prefetch - this.running.size - this.prefetched.length
+    return Math.min(room, Math.max(this.prefetch, freeSlots))
   }
 
-  private startRun (job: Job): void {
-    const abort = new AbortController()
-    const done = this.execute(job, abort).finally(() => {
-      this.running.delete(job.id)
-      this.wake() // a slot is free
-    })
-    this.running.set(job.id, { job, abort, done })
+  private async claim (): Promise<void> {
+    const limit = this.roomToClaim()
+    this.due = false
+    const sentAt = performance.now()
+    const claimed = await this.jobs.claim(this.id, limit, this.options.leaseMs)
+    if (claimed.length === limit) this.due = true // a full batch suggests more is due
+    if (claimed.length === 0) return
+    const leaseUntil = sentAt + this.options.leaseMs
+    for (const job of claimed) this.held.set(job.id, leaseUntil)
+    this.prefetched.push(...claimed)
+    this.options.log.debug({ count: claimed.length, workerId: this.id }, 'jobs claimed')
+    // Started after the next claim, if there is room for one, has gone out
+    // (postgres.js writes a query at the next setImmediate): the database
+    // works on it while these run.
+    if (!this.fillScheduled) {
+      this.fillScheduled = true
+      setImmediate(() => setImmediate(() => {
+        this.fillScheduled = false
+        this.fillSlots()
+      }))
+    }
+  }
+
+  /** Starts waiting jobs in the free slots; a job whose lease would not outlast the next renewal is handed back instead. */
+  private fillSlots (): void {
+    if (this.state !== 'started') return
+    const renewalMs = this.options.leaseMs / 3
+    let stale: string[] | undefined
+    const now = performance.now()
+    while (this.running.size < this.options.concurrency) {
+      const job = this.prefetched.shift()
+      if (job === undefined) break
+      const leaseUntil = this.held.get(job.id)
+      if (leaseUntil === undefined || leaseUntil - now < renewalMs) {
+        // Its lease may lapse before it is renewed, and another worker would run it too.
+        (stale ??= []).push(job.id)
+        this.held.delete(job.id)
+        continue
+      }
+      this.startRun(job)
+    }
+    if (stale !== undefined) {
+      this.options.log.warn({ jobIds: stale }, 'jobs claimed ahead held no lease long enough to start: handed back')
+      const handing = this.handBack(stale, 'could not hand back jobs whose lease ran short; they will run once it expires')
+      this.handingBack.add(handing)
+      void handing.finally(() => this.handingBack.delete(handing))
+    }
+    if (this.due && this.roomToClaim() > 0) this.resume()
+  }
+
+  private startRun (job: ClaimedJob): void {
+    const timeoutMs = this.options.catalog[job.type]?.timeoutMs ?? this.options.timeoutMs
+    const run = new Run(job, performance.now() + timeoutMs)
+    this.running.set(job.id, run)
+    this.unsettled += 1
+    // Its time-out is armed at the next turn of the event loop if it still runs then: a job done at once needs no timer.
+    if (this.unarmed.length === 0) setImmediate(() => { this.armTimeouts() })
+    this.unarmed.push(run)
+    void this.execute(run)
+  }
+
+  /** The run is over, its outcome recorded (or left to its lease): the job is no longer held. */
+  private settled (run: Run): void {
+    this.held.delete(run.job.id)
+    this.unsettled -= 1
+    if (this.unsettled === 0) this.onSettled?.()
+  }
+
+  private armTimeouts (): void {
+    const runs = this.unarmed
+    this.unarmed = []
+    const now = performance.now()
+    for (const run of runs) {
+      if (this.running.get(run.job.id) !== run) continue
+      run.timer = setTimeout(() => { run.abort(new Error('the job ran out of time')) }, Math.max(0, run.deadline - now))
+    }
+  }
+
+  /** The handler settled: its slot goes to the next waiting job, or to the next claim. */
+  private freeSlot (run: Run): void {
+    clearTimeout(run.timer)
+    if (this.running.get(run.job.id) !== run) return
+    this.running.delete(run.job.id)
+    if (this.state !== 'started') {
+      if (this.running.size === 0) this.onSlotsEmpty?.()
+      return
+    }
+    if (this.prefetched.length > 0 && !this.fillScheduled) this.fillSlots()
+    else if (this.due && this.roomToClaim() > 0) this.resume()
   }
 
   /**
@@ -156,36 +299,35 @@ export class JobWorker<C extends JobCatalog> {
    * off, a job enqueued in a trace still continues it (no span, the ids only):
    * in its log lines and in the jobs it enqueues in turn.
    */
-  private async execute (job: Job, abort: AbortController): Promise<void> {
+  private async execute (run: Run): Promise<void> {
+    const { job } = run
     const definition = this.options.catalog[job.type]
-    const { span, runContext, traceContext, log } = this.observeRun(job, definition)
+    const { span, runContext, scope } = this.observeRun(job, definition)
     const started = performance.now()
-    const stopWatching = this.watchRun(job, abort, definition, log)
     try {
-      const recorded = await context.with(runContext, () =>
-        runInLogScope({ log, traceContext }, () => this.runHandler(job, definition, abort)))
+      const recorded = await context.with(runContext, () => runInLogScope(scope, () => this.runHandler(run, definition)))
       if (!recorded) { // the flush failed and logged it; the job stays running until its lease expires, then runs again
         span?.setAttribute('taskforge.job.outcome', 'unrecorded')
         return
       }
-      log.info({ durationMs: Math.round(performance.now() - started) }, 'job done')
+      if (INFO_ENABLED.has(this.options.log.level)) scope.log.info({ durationMs: Math.round(performance.now() - started) }, 'job done')
       span?.setAttribute('taskforge.job.outcome', 'succeeded')
       this.options.onOutcome?.(job.type, 'succeeded', performance.now() - started)
     } catch (error) {
-      if (this.state !== 'started' && abort.signal.aborted) { // released by close()
+      if (this.state !== 'started' && run.aborted) { // released by close()
         span?.setAttribute('taskforge.job.outcome', 'released')
         return
       }
       if (span !== undefined) recordSpanFailure(span, error)
-      await context.with(runContext, () => this.recordFailure(job, error, log, performance.now() - started, span))
+      await context.with(runContext, () => this.recordFailure(job, error, scope.log, performance.now() - started, span))
     } finally {
-      stopWatching()
       span?.end()
+      this.settled(run)
     }
   }
 
-  /** The span (when traced), the context and the logger a run of this job happens in. */
-  private observeRun (job: Job, definition: JobDefinition | undefined) {
+  /** The span (when traced), the context and the log scope a run of this job happens in. */
+  private observeRun (job: ClaimedJob, definition: JobDefinition | undefined) {
     const enqueuedIn = contextFromTraceparent(job.traceparent)
     // A recurring job belongs to no request: like the rest of the queue's upkeep it is not traced (metrics and logs show its runs).
     const tracer = definition?.every === undefined ? this.options.tracer : undefined
@@ -195,29 +337,28 @@ export class JobWorker<C extends JobCatalog> {
     }, enqueuedIn)
     const runContext = span === undefined ? context.active() : trace.setSpan(enqueuedIn, span)
     const traceContext = span?.spanContext() ?? (job.traceparent === null ? undefined : continueTrace(job.traceparent))
-    const log = this.options.log.child({ jobId: job.id, jobType: job.type, attempt: job.attempts, ...traceLogFields(traceContext) })
-    return { span, runContext, traceContext, log }
-  }
-
-  /** Renews the job's lease while it runs and aborts it when the lease is lost or its time is up; returns what stops both. */
-  private watchRun (job: Job, abort: AbortController, definition: JobDefinition | undefined, log: FastifyBaseLogger): () => void {
-    const renewal = setInterval(() => {
-      this.jobs.renewLease(job.id, this.id, this.options.leaseMs).then((held) => {
-        if (!held) abort.abort(new Error('lost the lease on this job'))
-      }, (error: unknown) => { log.warn({ err: error }, 'could not renew a job lease') })
-    }, Math.max(100, Math.floor(this.options.leaseMs / 3)))
-    const timeout = setTimeout(() => { abort.abort(new Error('the job ran out of time')) }, definition?.timeoutMs ?? this.options.timeoutMs)
-    return () => {
-      clearInterval(renewal)
-      clearTimeout(timeout)
+    // The run's logger is made the first time something logs through it: most runs of a quiet job log nothing.
+    const base = this.options.log
+    let runLog: FastifyBaseLogger | undefined
+    const scope: LogScope = {
+      get log () {
+        return (runLog ??= base.child({ jobId: job.id, jobType: job.type, attempt: job.attempts, ...traceLogFields(traceContext) }))
+      },
+      traceContext
     }
+    return { span, runContext, scope }
   }
 
-  /** The job's handler, then its record as done: whether that was committed. */
-  private async runHandler (job: Job, definition: JobDefinition | undefined, abort: AbortController): Promise<boolean> {
-    const handler = this.options.handlers[job.type]
-    if (definition === undefined || handler === undefined) throw new Error(`no handler for job type "${job.type}"`)
-    await raceAbort(handler(job.payload as never, { jobId: job.id, attempt: job.attempts, signal: abort.signal }), abort.signal)
+  /** The job's handler, its slot freed as soon as it settles, then its record as done: whether that was committed. */
+  private async runHandler (run: Run, definition: JobDefinition | undefined): Promise<boolean> {
+    const { job } = run
+    try {
+      const handler = this.options.handlers[job.type]
+      if (definition === undefined || handler === undefined) throw new Error(`no handler for job type "${job.type}"`)
+      await run.outcome(handler(job.payload, run.handlerContext()))
+    } finally {
+      this.freeSlot(run)
+    }
     return this.recordDone(job.id)
   }
 
@@ -230,7 +371,6 @@ export class JobWorker<C extends JobCatalog> {
    * has its completion traced and logged as part of its own run.
    */
   private recordDone (id: string): Promise<boolean> {
-    this.recording.add(id)
     return new Promise((resolve) => {
       if (this.pendingDone.length === 0) setImmediate(() => { void this.flushDone() })
       this.pendingDone.push({ id, recorded: resolve })
@@ -247,14 +387,14 @@ export class JobWorker<C extends JobCatalog> {
     } catch (error) {
       // Nothing is lost: the jobs stay running under a lease no one renews, so they are requeued when it expires (at-least-once).
       ok = false
+      for (const id of ids) this.held.delete(id)
       this.options.log.error({ err: error, jobIds: ids }, 'could not record jobs done; their leases will expire and they will run again')
     }
-    for (const id of ids) this.recording.delete(id)
     for (const entry of batch) entry.recorded(ok)
   }
 
   private async recordFailure (
-    job: Job, error: unknown, log: FastifyBaseLogger, durationMs: number, span: Span | undefined
+    job: ClaimedJob, error: unknown, log: FastifyBaseLogger, durationMs: number, span: Span | undefined
   ): Promise<void> {
     const message = error instanceof Error ? error.message : String(error)
     const lastAttempt = job.attempts >= job.maxAttempts
@@ -270,6 +410,46 @@ export class JobWorker<C extends JobCatalog> {
     if (retryInMs === null) log.error({ err: error, attempts: job.attempts }, 'job dead: out of attempts')
     else log.warn({ err: error, retryInMs }, 'job failed; will retry')
     this.options.onOutcome?.(job.type, outcome, durationMs)
+  }
+
+  /**
+   * Renews the lease of every job held, in one statement. A running job whose
+   * lease was lost (it ran out and another worker requeued the job) is
+   * aborted; a waiting one is dropped. If the renewal fails, the leases run
+   * on: waiting jobs whose lease runs short are not started (fillSlots).
+   */
+  private async renewLeases (): Promise<void> {
+    if (this.renewing || this.held.size === 0) return
+    this.renewing = true
+    const ids = [...this.held.keys()]
+    const sentAt = performance.now()
+    try {
+      const kept = new Set(await this.jobs.renewLeases(ids, this.id, this.options.leaseMs))
+      const leaseUntil = sentAt + this.options.leaseMs
+      for (const id of ids) {
+        if (kept.has(id)) {
+          if (this.held.has(id)) this.held.set(id, leaseUntil)
+          continue
+        }
+        // Recorded meanwhile, or lost.
+        if (!this.held.delete(id)) continue
+        this.running.get(id)?.abort(new Error('lost the lease on this job'))
+      }
+      if (this.prefetched.some((job) => !this.held.has(job.id))) this.prefetched = this.prefetched.filter((job) => this.held.has(job.id))
+    } catch (error) {
+      this.options.log.warn({ err: error }, 'could not renew job leases')
+    } finally {
+      this.renewing = false
+    }
+  }
+
+  /** Hands jobs back to the queue, their attempt not counted; if that fails, their leases expire and they are requeued then. */
+  private async handBack (ids: string[], failure: string): Promise<void> {
+    if (ids.length === 0) return
+    for (const id of ids) this.held.delete(id)
+    await this.jobs.release(ids, this.id).catch((error: unknown) => {
+      this.options.log.error({ err: error, jobIds: ids }, failure)
+    })
   }
 
   /**
@@ -297,35 +477,70 @@ export class JobWorker<C extends JobCatalog> {
     }
   }
 
-  /** Now and then: listen if not yet, requeue jobs of dead workers, purge old done jobs, enqueue recurring jobs. */
-  private async housekeeping (): Promise<void> {
-    if (this.unlisten === undefined) await this.subscribe()
+  /**
+   * Now and then: listen if not yet, requeue jobs of dead workers, purge old
+   * done jobs, enqueue recurring jobs. Runs beside the claims: none of it
+   * touches the jobs a claim takes, and a claim need not wait a round trip
+   * or two for it. Jobs it requeues wake the loop.
+   */
+  private startHousekeeping (): void {
+    if (this.housekeeping !== undefined) return
     const now = Date.now()
     // The loop comes here once per claim, i.e. once per batch of finished jobs under load; leases run out far
     // more slowly than that, so looking for expired ones more often than this finds nothing new.
-    if (now - this.lastReclaim >= Math.min(this.options.pollIntervalMs, this.options.leaseMs / 2)) {
-      this.lastReclaim = now
+    const reclaim = now - this.lastReclaim >= Math.min(this.options.pollIntervalMs, this.options.leaseMs / 2)
+    const schedule = now - this.lastScheduled >= HOUSEKEEPING_INTERVAL_MS
+    const purge = now - this.lastHousekeeping >= HOUSEKEEPING_INTERVAL_MS
+    if (this.unlisten !== undefined && !reclaim && !schedule && !purge) return
+    if (reclaim) this.lastReclaim = now
+    if (purge) this.lastHousekeeping = now
+    this.housekeeping = this.keepHouse(reclaim, schedule, purge).catch((error: unknown) => {
+      this.options.log.error({ err: error }, 'job worker could not reach the queue')
+    }).finally(() => { this.housekeeping = undefined })
+  }
+
+  private async keepHouse (reclaim: boolean, schedule: boolean, purge: boolean): Promise<void> {
+    if (this.unlisten === undefined) await this.subscribe()
+    if (reclaim) {
       const reclaimed = await this.jobs.reclaimExpired()
-      if (reclaimed > 0) this.options.log.warn({ count: reclaimed }, 'requeued jobs whose worker stopped (lease expired)')
+      if (reclaimed > 0) {
+        this.options.log.warn({ count: reclaimed }, 'requeued jobs whose worker stopped (lease expired)')
+        this.wake()
+      }
     }
-    if (now - this.lastScheduled >= HOUSEKEEPING_INTERVAL_MS) await this.scheduleRecurring()
-    if (now - this.lastHousekeeping < HOUSEKEEPING_INTERVAL_MS) return
-    this.lastHousekeeping = now
+    if (schedule) await this.scheduleRecurring()
+    if (!purge) return
     const purged = await this.jobs.purgeFinished(this.options.retentionMs)
     if (purged > 0) this.options.log.debug({ count: purged }, 'purged finished jobs')
   }
 
-  private async sleepUntilWoken (ms: number): Promise<void> {
-    if (this.state !== 'started' || this.woken) return
-    await new Promise<void>((resolve) => {
-      const timer = setTimeout(finish, ms)
-      this.wakeUp = finish
-      function finish (): void {
+  /**
+   * Ends the loop's sleep, at the end of this turn of the event loop: slots
+   * freed together (a batch of short jobs) make one claim, not one each.
+   */
+  private resume (): void {
+    this.woken = true
+    if (this.wakeScheduled || this.wakeUp === undefined) return
+    this.wakeScheduled = true
+    setImmediate(() => {
+      this.wakeScheduled = false
+      this.wakeUp?.()
+    })
+  }
+
+  /** Sleeps until resume() or ms; true if the time ran out. */
+  private async sleepUntilWoken (ms: number): Promise<boolean> {
+    if (this.state !== 'started' || this.woken) return false
+    const polled = await new Promise<boolean>((resolve) => {
+      const timer = setTimeout(() => { finish(true) }, ms)
+      this.wakeUp = () => { finish(false) }
+      function finish (timedOut: boolean): void {
         clearTimeout(timer)
-        resolve()
+        resolve(timedOut)
       }
     })
     this.wakeUp = undefined
+    return polled
   }
 }
 
@@ -333,12 +548,51 @@ function sleep (ms: number): Promise<void> {
   return new Promise((resolve) => { setTimeout(resolve, ms).unref() })
 }
 
-/** Settles with the work, or rejects when the signal aborts first (a handler that ignores its signal cannot hold the worker). */
-function raceAbort<T> (work: Promise<T>, signal: AbortSignal): Promise<T> {
-  return new Promise((resolve, reject) => {
-    const onAbort = () => { reject(signal.reason instanceof Error ? signal.reason : new Error('aborted')) }
-    if (signal.aborted) { onAbort(); return }
-    signal.addEventListener('abort', onAbort, { once: true })
-    work.then(resolve, reject).finally(() => { signal.removeEventListener('abort', onAbort) })
-  })
+/**
+ * A job in a slot, and how to abort it. The AbortController is made only if
+ * the handler reads its signal: most never do, and one per run was a
+ * noticeable share of a short job's cost.
+ */
+class Run {
+  private controller: AbortController | undefined
+  private reason: Error | undefined
+  /** Ends the wait for the handler's outcome (set while it is awaited). */
+  private interrupt: ((reason: Error) => void) | undefined
+  timer: NodeJS.Timeout | undefined
+
+  constructor (readonly job: ClaimedJob, readonly deadline: number) {}
+
+  get aborted (): boolean {
+    return this.reason !== undefined
+  }
+
+  get signal (): AbortSignal {
+    if (this.controller === undefined) {
+      this.controller = new AbortController()
+      if (this.reason !== undefined) this.controller.abort(this.reason)
+    }
+    return this.controller.signal
+  }
+
+  /** What the handler gets: its signal is made when it first reads it. */
+  handlerContext (): { jobId: string; attempt: number; signal: AbortSignal } {
+    const signal = (): AbortSignal => this.signal
+    return { jobId: this.job.id, attempt: this.job.attempts, get signal () { return signal() } }
+  }
+
+  abort (reason: Error): void {
+    if (this.reason !== undefined) return
+    this.reason = reason
+    this.controller?.abort(reason)
+    this.interrupt?.(reason)
+  }
+
+  /** Settles with the handler's work, or rejects once the run is aborted: a handler that ignores its signal cannot hold the worker. */
+  outcome (work: Promise<void>): Promise<void> {
+    if (this.reason !== undefined) return Promise.reject(this.reason)
+    return new Promise((resolve, reject) => {
+      this.interrupt = reject
+      work.then(resolve, reject)
+    })
+  }
 }

@@ -347,3 +347,96 @@ t.test('expired leases are looked for once per poll interval, not on every turn 
   t.ok(claims.count() >= 100, `the loop went round ${claims.count()} times`)
   t.ok(observed.count() <= allowed, `expired leases looked for ${observed.count()} times in that while (at most ${allowed})`)
 })
+
+t.test('a job past its time limit is aborted and counts as a failed attempt, whether its handler heeds the signal or not', async (t) => {
+  const sql = await createTestSql(t)
+  const queue = createJobQueue(testCatalog, { sql, maxAttempts: 5 })
+  const heard: string[] = []
+  const worker = createTestWorker(t, sql, {
+    'test-job': async ({ n }, { signal }) => {
+      if (n === 3) return
+      if (n === 2) return await new Promise<void>(() => undefined) // deaf to its signal: hangs for ever
+      await new Promise<void>((resolve) => {
+        signal.addEventListener('abort', () => {
+          heard.push(signal.reason instanceof Error ? signal.reason.message : String(signal.reason))
+          resolve()
+        })
+      })
+    },
+    'slow-job': async () => undefined
+  }, { concurrency: 2, timeoutMs: 300 })
+  await worker.start()
+  const heeding = await queue.enqueue('test-job', { n: 1 })
+  const deaf = await queue.enqueue('test-job', { n: 2 })
+  for (const id of [heeding, deaf]) {
+    const job = await eventually(async () => { const found = await jobById(sql, id); return found?.state === 'dead' && found }, 20_000, 'the job to be dead')
+    t.match(job, { attempts: 3, lastError: 'the job ran out of time' }, 'every attempt timed out')
+  }
+  t.same(heard, ['the job ran out of time', 'the job ran out of time', 'the job ran out of time'], 'the heeding handler heard each abort, and why')
+  const after = await queue.enqueue('test-job', { n: 3 })
+  await eventually(async () => (await jobById(sql, after))?.state === 'done' || undefined, 10_000, 'a job after them')
+  t.pass('the hung handler holds no slot')
+})
+
+t.test('the leases of all the jobs a worker holds are renewed by one statement, not one per job', async (t) => {
+  const LEASE_MS = 600
+  const sql = await createTestSql(t)
+  const queue = createJobQueue(testCatalog, { sql, maxAttempts: 5 })
+  const renewals = counting(sql, (statement) => statement.text?.startsWith('update jobs set locked_until') === true)
+  const worker = createTestWorker(t, renewals.sql, {
+    'test-job': async () => undefined,
+    'slow-job': async ({ ms }) => { await new Promise((resolve) => setTimeout(resolve, ms)) }
+  }, { concurrency: 3, leaseMs: LEASE_MS })
+  const ids = await sql.begin(async (tx) => Promise.all([1, 2, 3].map(() => queue.enqueue('slow-job', { ms: 1500 }, { sql: tx }))))
+  const started = Date.now()
+  await worker.start()
+  for (const id of ids) {
+    t.match(await eventually(async () => { const found = await jobById(sql, id); return found?.state === 'done' && found }, 10_000), { attempts: 1 })
+  }
+  const ticks = Math.floor((Date.now() - started) / (LEASE_MS / 3)) + 1
+  t.ok(renewals.count() >= 2, `renewed ${renewals.count()} times while they ran`)
+  t.ok(renewals.count() <= ticks, `${renewals.count()} renewal statements for 3 jobs held together, at most one per third of the lease (${ticks})`)
+})
+
+t.test('a slot is free as soon as its job\'s handler is done, before the completion is committed', async (t) => {
+  const sql = await createTestSql(t)
+  const queue = createJobQueue(testCatalog, { sql, maxAttempts: 5 })
+  const events: string[] = []
+  // The statement that records jobs done takes 500 ms more to answer.
+  const slowDone = new Proxy(sql, {
+    apply (target, thisArgument, args: unknown[]): unknown {
+      const query = Reflect.apply(target, thisArgument, args) as PromiseLike<unknown>
+      const strings = args[0]
+      if (!Array.isArray(strings) || !strings.join('$').includes('set state = \'done\'')) return query
+      return new Promise((resolve) => setTimeout(resolve, 500)).then(() => query).then((result) => {
+        events.push('done recorded')
+        return result
+      })
+    }
+  })
+  const worker = createTestWorker(t, slowDone, {
+    'test-job': async ({ n }) => { events.push(`run ${n}`) },
+    'slow-job': async () => undefined
+  }, { concurrency: 1 })
+  await sql.begin(async (tx) => { for (const n of [1, 2]) await queue.enqueue('test-job', { n }, { sql: tx }) })
+  await worker.start()
+  await eventually(async () => events.filter((event) => event === 'done recorded').length === 2 || undefined, 10_000, 'both recorded')
+  t.same(events.slice(0, 2), ['run 1', 'run 2'], 'the second job ran while the first one\'s completion was still being recorded')
+})
+
+t.test('the claim finds its jobs by primary key: no scan of the whole table, however many done jobs it keeps', async (t) => {
+  const sql = await createTestSql(t, { poolMax: 1 })
+  await sql`insert into jobs (type, payload, max_attempts, state, finished_at) select 'test-job', '{"n": 0}', 3, 'done', now() from generate_series(1, 20000)`
+  await sql`insert into jobs (type, payload, max_attempts) select 'test-job', jsonb_build_object('n', g), 3 from generate_series(1, 400) g`
+  await sql`analyze jobs`
+  const sequentialScans = async () => {
+    await sql`select pg_stat_force_next_flush()`
+    await sql`select pg_stat_clear_snapshot()`
+    const [row] = await sql<{ n: number }[]>`select seq_scan::int as n from pg_stat_user_tables where relname = 'jobs'`
+    return row?.n ?? 0
+  }
+  const before = await sequentialScans()
+  const claimed = await createJobsRepository(sql).claim('a-worker', 200, 60_000)
+  t.equal(claimed.length, 200)
+  t.equal(await sequentialScans(), before, 'the jobs table was not scanned')
+})
