@@ -115,7 +115,9 @@ function underCallgrind (name: string): { env: NodeJS.ProcessEnv; wrapper?: stri
 }
 
 /** Instructions per request: N requests to warm up, counters zeroed, N more, counters read. */
-async function instructionsPerRequest (name: string, server: ServerHandle, requests: autocannon.Request[], connections: number): Promise<number> {
+async function instructionsPerRequest (
+  name: string, server: ServerHandle, requests: autocannon.Request[], connections: number
+): Promise<number> {
   const amount = callgrindRequests ?? 0
   const send = async () => {
     const result = await autocannon({ url: server.url, connections, amount, pipelining: 1, timeout: 60, requests })
@@ -189,7 +191,9 @@ try {
   const first = servers[0]?.server
   if (first === undefined) throw new Error('no build started')
   say('seed: 10000 tasks for the reader, 49 more users with 1000 each')
-  const seeded = await seedDatabase({ appUrl: first.url, databaseUrl: database.url, tasksPerUser: 10_000, otherUsers: 48, tasksPerOtherUser: 1000 })
+  const seeded = await seedDatabase({
+    appUrl: first.url, databaseUrl: database.url, tasksPerUser: 10_000, otherUsers: 48, tasksPerOtherUser: 1000
+  })
   const readerToken = await login(first.url, seeded.reader)
   const context: ScenarioContext = {
     seed: seeded,
@@ -232,7 +236,8 @@ try {
       }
       for (let index = 0; index < rounds; index += 1) {
         // Each round starts one further along, so that no build always follows the same one.
-        const ordered = targets.map((_target, position) => targets[(position + index) % targets.length]).filter((entry) => entry !== undefined)
+        const ordered = targets.map((_target, position) => targets[(position + index) % targets.length])
+          .filter((entry) => entry !== undefined)
         for (const { name, server } of ordered) {
           await sleep(300)
           const result = await measure(server, requests(name), {
@@ -264,7 +269,8 @@ if (callgrindRequests !== undefined) {
 const lines = ['| scenario | conns | build | req/s | ratio | CPU µs/req | CPU ratio | p99 ms | peak RSS MiB |', '| --- | --- | --- | --- | --- | --- | --- | --- | --- |']
 for (const scenario of scenarios) {
   for (const connections of connectionLevels) {
-    const of = (name: string) => runs.filter((entry) => entry.scenario === scenario.id && entry.connections === connections && entry.build === name)
+    const of = (name: string) => runs.filter((entry) =>
+      entry.scenario === scenario.id && entry.connections === connections && entry.build === name)
     const base = of('baseline')
     const baseRate = median(base.map((entry) => entry.requestsPerSecond))
     const baseCpu = median(base.map((entry) => entry.cpuMicrosPerRequest ?? Number.NaN))
