@@ -3,7 +3,8 @@ import autocannon from 'autocannon'
 import type { Seed } from './seed.js'
 import { round, watchDatabase, watchResources, type ResourceUse, type ServerHandle } from './support.js'
 
-export type Target = 'taskforge' | 'baseline'
+/** taskforge as the bench runs it, one of its variants, or the bare twin. */
+export type Target = 'taskforge' | VariantId | 'baseline'
 
 export interface ScenarioContext {
   seed: Seed
@@ -11,6 +12,11 @@ export interface ScenarioContext {
   writerToken: string
   /** The hooked user's: their task changes each go to a webhook (bench/webhooks.ts). */
   hookedToken: string
+  /**
+   * A personal access token of the reader's (tasks:read), for the PAT
+   * variant; undefined on a build without them (POST /auth/tokens, issue 14).
+   */
+  readerPersonalToken?: string | undefined
   /** GET /tasks?status=todo&priority=high: the cursor of page `FILTERED_PAGE`, and where the page before it ended (for the baseline). */
   filteredCursor: { cursor: string; afterCreatedAt: string; afterId: string }
 }
@@ -20,8 +26,61 @@ export interface Scenario {
   title: string
   /** Has a twin on the bare baseline server. */
   baseline: boolean
-  /** Everything autocannon sends, for the given server. */
-  requests: (context: ScenarioContext, target: Target) => autocannon.Request[]
+  /** Everything autocannon sends, for taskforge or its twin; a variant changes the headers (requestsFor). */
+  requests: (context: ScenarioContext, target: 'taskforge' | 'baseline') => autocannon.Request[]
+}
+
+export type VariantId = 'taskforge-redis' | 'taskforge-traceparent' | 'taskforge-pat'
+
+/**
+ * taskforge with something more that a production deployment may have,
+ * measured on the scenarios with a baseline twin, beside that twin, in the
+ * same repetitions: reported, without a target (issue 19).
+ */
+export interface Variant {
+  id: VariantId
+  title: string
+  /** A server of its own, started with this on top of the standard environment; otherwise the standard server. */
+  ownServer: boolean
+  /** What each request carries instead of, or beside, the scenario's own headers; undefined: the variant cannot run it. */
+  headers: (context: ScenarioContext, scenarioHeaders: Record<string, string>) => Record<string, string> | undefined
+}
+
+/** A W3C traceparent: a sampled trace the caller started. With tracing off (no exporter), the app only continues its ids. */
+export const BENCH_TRACEPARENT = '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01'
+
+export const VARIANTS: Variant[] = [
+  {
+    id: 'taskforge-redis',
+    title: 'REDIS_URL set: rate limits counted in Redis',
+    ownServer: true,
+    headers: (_context, headers) => headers
+  },
+  {
+    id: 'taskforge-traceparent',
+    title: 'a traceparent header on every request, tracing off (no exporter)',
+    ownServer: false,
+    headers: (_context, headers) => ({ ...headers, traceparent: BENCH_TRACEPARENT })
+  },
+  {
+    id: 'taskforge-pat',
+    title: 'a personal access token instead of a session\'s access token',
+    ownServer: false,
+    // Only where the scenario authenticates, and only on a build that has personal access tokens.
+    headers: ({ readerPersonalToken }, headers) =>
+      readerPersonalToken === undefined || headers.authorization === undefined ? undefined : { ...headers, authorization: `Bearer ${readerPersonalToken}` }
+  }
+]
+
+/** What autocannon sends for a scenario to a target; undefined when a variant does not apply to it. */
+export function requestsFor (scenario: Scenario, context: ScenarioContext, target: Target): autocannon.Request[] | undefined {
+  if (target === 'taskforge' || target === 'baseline') return scenario.requests(context, target)
+  const variant = VARIANTS.find((entry) => entry.id === target)
+  const requests = scenario.requests(context, 'taskforge').map((request) => {
+    const headers = variant?.headers(context, request.headers ?? {})
+    return headers === undefined ? undefined : { ...request, headers }
+  })
+  return requests.every((request) => request !== undefined) ? requests : undefined
 }
 
 /** The page of the filtered list that the cursor scenario reads (1-based). */

@@ -1,4 +1,5 @@
 /** The benchmark's results as Markdown tables (what BENCHMARKS.md shows). */
+import type { Target, VariantId } from './http.js'
 import type { JobsResults, JobsSummaryRow } from './jobs.js'
 import type { LatencyResults } from './latency.js'
 import type { DeliveryRate } from './webhooks.js'
@@ -7,7 +8,7 @@ export interface HttpSummaryRow {
   scenario: string
   title: string
   connections: number
-  target: 'taskforge' | 'baseline'
+  target: Target
   requestsPerSecond: number
   latencyP50Ms: number
   latencyP99Ms: number
@@ -36,6 +37,15 @@ export interface HttpSummaryRow {
   cpuRatio: number | null
 }
 
+/** Which of taskforge's variants ran, and why any did not. */
+export interface HttpVariants {
+  measured: VariantId[]
+  skipped: Partial<Record<VariantId, string>>
+  /** The redis variant's check that it counted in Redis: the reader's requests there at the end. */
+  redisUrl?: string
+  readerRequestsCountedInRedis?: number
+}
+
 export interface TargetCheck {
   name: string
   wanted: string
@@ -52,7 +62,8 @@ export interface BenchSummary {
   settings: Record<string, unknown>
   seed: Record<string, number>
   conditions: Record<string, { min: number; median: number; max: number } | null>
-  http: { summary: HttpSummaryRow[]; runs: unknown[] }
+  /** variants: absent from results files written before they existed. */
+  http: { summary: HttpSummaryRow[]; runs: unknown[]; variants?: HttpVariants }
   argon2: {
     parameters: Record<string, number>
     summary: { concurrency: number; verifiesPerSecond: number; cpuMicrosPerVerify: number }[]
@@ -122,6 +133,9 @@ export function renderMarkdown (summary: BenchSummary): string {
     ].join('\n\n'))
   }
 
+  const variants = variantsTable(summary)
+  if (variants !== undefined) parts.push(variants)
+
   if (summary.jobs !== null) {
     parts.push(table(
       ['queue', 'jobs in hand', 'instances', 'enqueue jobs/s', 'processed jobs/s', 'taskforge / this, processed', 'taskforge / this, enqueue', 'worker peak RSS MiB', 'worker CPU µs/job', 'PostgreSQL CPU µs/job: enqueue, drain'],
@@ -149,6 +163,34 @@ export function renderMarkdown (summary: BenchSummary): string {
   if (summary.failures.length > 0) parts.push(`**Incomplete run.** ${summary.failures.join('; ')}`)
   parts.push(table(['target', 'wanted', 'measured', 'met'], summary.targets.map((target) => [target.name, target.wanted, target.actual, target.met ? 'yes' : '**no**'])))
   return `${parts.join('\n\n')}\n`
+}
+
+const VARIANT_NAMES: Record<VariantId, string> = {
+  'taskforge-redis': 'REDIS_URL set',
+  'taskforge-traceparent': 'traceparent, tracing off',
+  'taskforge-pat': 'personal access token'
+}
+
+/** taskforge's variants beside taskforge itself and the twin, with the ones skipped and why; undefined if none ran or was asked for. */
+function variantsTable (summary: BenchSummary): string | undefined {
+  const rows = summary.http.summary.filter((row) => row.target !== 'taskforge' && row.target !== 'baseline')
+  const skipped = Object.entries(summary.http.variants?.skipped ?? {})
+  if (rows.length === 0 && skipped.length === 0) return undefined
+  const plain = summary.http.summary.filter((row) => row.target === 'taskforge')
+  const lines = table(
+    ['scenario', 'conns', 'variant', 'req/s', 'ratio', 'CPU µs/req', 'CPU ratio', 'p50 / p99 ms', 'RSS MiB', 'taskforge as above: ratio, CPU ratio'],
+    rows.map((row) => {
+      const own = plain.find((entry) => entry.scenario === row.scenario && entry.connections === row.connections)
+      return [
+        row.title, String(row.connections), VARIANT_NAMES[row.target as VariantId], show(row.requestsPerSecond),
+        row.ratio === null ? '–' : `**${show(row.ratio, 2)}**`, show(row.cpuMicrosPerRequest), row.cpuRatio === null ? '–' : show(row.cpuRatio, 2),
+        `${show(row.latencyP50Ms)} / ${show(row.latencyP99Ms)}`, show(row.peakRssMiB),
+        own === undefined ? '–' : `${own.ratio === null ? '–' : show(own.ratio, 2)}, ${own.cpuRatio === null ? '–' : show(own.cpuRatio, 2)}`
+      ]
+    })
+  )
+  const notes = skipped.map(([id, reason]) => `Variant "${VARIANT_NAMES[id as VariantId]}" not measured: ${reason}.`)
+  return [lines, ...notes].join('\n\n')
 }
 
 const nodeMajor = (summary: BenchSummary): number => Number(/^v?(\d+)/.exec(summary.versions.node ?? '')?.[1] ?? 0)
@@ -190,6 +232,22 @@ export function renderComparison (summaries: BenchSummary[]): string {
             alongside(app.latencyP99Ms, twin?.latencyP99Ms),
             alongside(app.peakRssMiB, twin?.peakRssMiB)
           ]
+        })]
+      })
+    ))
+  }
+
+  const variantKey = (row: HttpSummaryRow) => `${row.scenario}/${String(row.connections)}/${row.target}`
+  const variantKeys = byRows((run) => run.http.summary.filter((row) => row.target !== 'taskforge' && row.target !== 'baseline'), variantKey)
+  if (variantKeys.length > 0) {
+    parts.push(table(
+      ['scenario', 'conns', 'variant', ...names.flatMap((name) => [`${name}: ratio`, `${name}: CPU ratio`, `${name}: p99 ms`, `${name}: RSS MiB`])],
+      variantKeys.map((key) => {
+        const first = runs.map((run) => run.http.summary.find((row) => variantKey(row) === key)).find((row) => row !== undefined)
+        return [first?.title ?? key, String(first?.connections ?? ''), first === undefined ? key : VARIANT_NAMES[first.target as VariantId], ...runs.flatMap((run) => {
+          const row = run.http.summary.find((entry) => variantKey(entry) === key)
+          if (row === undefined) return ['–', '–', '–', '–']
+          return [row.ratio === null ? '–' : `**${show(row.ratio, 2)}**`, row.cpuRatio === null ? '–' : show(row.cpuRatio, 2), show(row.latencyP99Ms), show(row.peakRssMiB)]
         })]
       })
     ))

@@ -215,12 +215,15 @@ interface StartServerOptions {
   /** Where its stdout and stderr go. */
   logFile: string
   timeoutMs?: number
+  /** A command the server runs under, e.g. valgrind and its options; Node and args follow it. */
+  wrapper?: string[]
 }
 
 /** Starts a Node server as a child process with exactly the given environment and waits until readyPath answers 200. */
 export async function startServer (options: StartServerOptions): Promise<ServerHandle> {
   const log = createWriteStream(options.logFile)
-  const child = track(spawn(process.execPath, options.args, { cwd: options.cwd, env: options.env, stdio: ['ignore', 'pipe', 'pipe'] }))
+  const [command = process.execPath, ...commandArgs] = [...(options.wrapper ?? []), process.execPath, ...options.args]
+  const child = track(spawn(command, commandArgs, { cwd: options.cwd, env: options.env, stdio: ['ignore', 'pipe', 'pipe'] }))
   let warnings = 0
   child.stdout.on('data', (chunk: Buffer) => {
     log.write(chunk)

@@ -69,14 +69,11 @@ type Repository = Record<string, (...args: never[]) => Promise<unknown>>
  */
 export function withDomainErrors<R extends Repository> (repository: R): R {
   const mapped: Record<string, unknown> = {}
+  const rethrow = (error: unknown): never => { throw toDomainError(error) }
   for (const [name, method] of Object.entries(repository)) {
-    mapped[name] = async (...args: never[]) => {
-      try {
-        return await method(...args)
-      } catch (error) {
-        throw toDomainError(error)
-      }
-    }
+    // A rejection handler on the method's own promise, not an async wrapper that awaits it: one promise less and no
+    // extra turn of the microtask queue on every query a request makes. (The methods are async: they reject, never throw.)
+    mapped[name] = (...args: never[]) => method(...args).then(undefined, rethrow)
   }
   return mapped as R
 }

@@ -54,27 +54,55 @@ function isTemplate (value: unknown): value is TemplateStringsArray {
 
 type Then = (this: unknown, onFulfilled?: (value: unknown) => unknown, onRejected?: (reason: unknown) => unknown) => PromiseLike<unknown>
 
+/** What a query of an instrumented client carries until it runs: whom to report to, and how to describe it. */
+interface Observation {
+  observer: QueryObserver
+  /** A tagged template's strings (described once, then cached), or unsafe()'s text. */
+  source: TemplateStringsArray | string
+}
+
+// On the query itself, under a symbol: a property named `then` on a promise instance would cost every await in the
+// process (V8 gives up its fast path for all promises once any has an own `then`: about 20% more per await on Node 26).
+const OBSERVATION = Symbol('taskforge.queryObservation')
+type Observed = object & { [OBSERVATION]?: Observation | undefined }
+
+// postgres.js's query classes whose `then` starts observations (there is one; a WeakSet, should another version come).
+const patched = new WeakSet<object>()
+
 /**
  * postgres.js queries are lazy promises: a query runs when it is first
  * awaited (its `then` is called), and a fragment nested in another query is
  * never awaited at all. So the observation starts at that first `then` and
- * ends when the query settles; the time includes any wait for a free connection.
+ * ends when the query settles; the time includes any wait for a free
+ * connection. The query class's `then` is wrapped once, for every query
+ * (one the client did not mark passes straight through); a query is only
+ * marked.
  */
-function observe (query: unknown, describe: () => QueryStatement, observer: QueryObserver): void {
+function observe (query: unknown, source: TemplateStringsArray | string, observer: QueryObserver): void {
   if (typeof query !== 'object' || query === null) return
-  const then = (query as { then?: unknown }).then
-  if (typeof then !== 'function') return
-  const originalThen = then as Then
-  let started = false
-  Object.defineProperty(query, 'then', {
+  const prototype: unknown = Object.getPrototypeOf(query)
+  if (typeof prototype !== 'object' || prototype === null) return
+  if (!patched.has(prototype)) {
+    const then: unknown = Reflect.get(prototype, 'then')
+    if (typeof then !== 'function') return
+    wrapThen(prototype, then as Then)
+    patched.add(prototype)
+  }
+  (query as Observed)[OBSERVATION] = { observer, source }
+}
+
+function wrapThen (prototype: object, originalThen: Then): void {
+  Object.defineProperty(prototype, 'then', {
     configurable: true,
     writable: true,
-    value (onFulfilled?: (value: unknown) => unknown, onRejected?: (reason: unknown) => unknown) {
-      if (started) return originalThen.call(query, onFulfilled, onRejected)
-      started = true
-      const finish = observer.start(describe())
+    value (this: Observed, onFulfilled?: (value: unknown) => unknown, onRejected?: (reason: unknown) => unknown) {
+      const observation = this[OBSERVATION]
+      if (observation === undefined) return originalThen.call(this, onFulfilled, onRejected)
+      this[OBSERVATION] = undefined
+      const { source } = observation
+      const finish = observation.observer.start(typeof source === 'string' ? describeStatement(source, false) : describeTemplate(source))
       // The first caller's callbacks learn the outcome first: no second promise chain just to watch it.
-      return originalThen.call(query, (value: unknown) => {
+      return originalThen.call(this, (value: unknown) => {
         finish(undefined)
         return typeof onFulfilled === 'function' ? onFulfilled(value) : value
       }, (error: unknown) => {
@@ -109,7 +137,7 @@ export function instrumentSql<S extends Sql | TransactionSql> (sql: S, observer:
     apply (target, thisArgument, args: unknown[]) {
       const query: unknown = Reflect.apply(target, thisArgument, args)
       const strings = args[0]
-      if (isTemplate(strings)) observe(query, () => describeTemplate(strings), observer)
+      if (isTemplate(strings)) observe(query, strings, observer)
       return query
     },
     get (target, property) {
@@ -119,7 +147,7 @@ export function instrumentSql<S extends Sql | TransactionSql> (sql: S, observer:
         return (...args: unknown[]) => {
           const query: unknown = (value as (...args: unknown[]) => unknown).apply(target, args)
           const text = args[0]
-          observe(query, () => describeStatement(typeof text === 'string' ? text : '', false), observer)
+          observe(query, typeof text === 'string' ? text : '', observer)
           return query
         }
       }

@@ -1,6 +1,7 @@
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client'
 import type { JobState } from '../db/jobs/jobs-repository.js'
 import type { JobOutcome } from '../plugins/jobs/worker.js'
+import { LabelledHistogram } from './histogram.js'
 
 const HTTP_SECONDS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10]
 const QUERY_SECONDS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 5]
@@ -55,19 +56,13 @@ export function createMetrics () {
   const registers = [registry]
   let queueDepth: QueueDepth | undefined
 
-  const httpLabels = ['method', 'route', 'status_code'] as const
-  const httpDuration = new Histogram({
+  // Observed once per request and once per query: our own histogram, not prom-client's (observability/histogram.ts).
+  const httpDuration = new LabelledHistogram({
     name: 'http_request_duration_seconds',
     help: 'Time from receiving an HTTP request to the end of its response, by method, route template and status code',
-    labelNames: httpLabels,
+    labelNames: ['method', 'route', 'status_code'],
     buckets: HTTP_SECONDS,
-    registers
-  })
-  countOf(httpDuration, 'http_request_duration_seconds', {
-    name: 'http_requests_total',
-    help: 'HTTP requests answered, by method, route template and status code',
-    labelNames: httpLabels,
-    registers
+    counter: { name: 'http_requests_total', help: 'HTTP requests answered, by method, route template and status code' }
   })
   const jobsEnqueued = new Counter({
     name: 'taskforge_jobs_enqueued_total',
@@ -101,17 +96,22 @@ export function createMetrics () {
       for (const [state, count] of Object.entries(await queueDepth())) this.set({ state }, count)
     }
   })
-  const queryDuration = new Histogram({
+  const queryDuration = new LabelledHistogram({
     name: 'taskforge_db_query_duration_seconds',
     help: 'Database query time, waiting for a pooled connection included, by operation, first table and outcome',
-    labelNames: ['operation', 'table', 'outcome'] as const,
-    buckets: QUERY_SECONDS,
-    registers
+    labelNames: ['operation', 'table', 'outcome'],
+    buckets: QUERY_SECONDS
   })
-  const queriesInFlight = new Gauge({
+  // A number, read at each scrape: a prom-client gauge would look its labels up twice per query.
+  let queriesInFlight = 0
+  // eslint-disable-next-line no-new -- prom-client's constructor registers it in `registers`, where each scrape reads it
+  new Gauge({
     name: 'taskforge_db_queries_in_flight',
     help: 'Queries running or waiting for a pooled connection',
-    registers
+    registers,
+    collect () {
+      this.set(queriesInFlight)
+    }
   })
   const poolMax = new Gauge({
     name: 'taskforge_db_pool_max_connections',
@@ -140,9 +140,9 @@ export function createMetrics () {
   return {
     contentType: exposed.contentType,
     /** The Prometheus text exposition of every metric. */
-    render: () => exposed.metrics(),
+    render: async () => [await exposed.metrics(), ...httpDuration.render(), ...queryDuration.render()].join('\n'),
     httpRequest (method: string, route: string | undefined, statusCode: number, seconds: number): void {
-      httpDuration.observe({ method, route: route ?? UNMATCHED_ROUTE, status_code: statusCode }, seconds)
+      httpDuration.observe([method, route ?? UNMATCHED_ROUTE, String(statusCode)], seconds)
     },
     jobEnqueued (type: string): void {
       jobsEnqueued.inc({ type })
@@ -161,11 +161,11 @@ export function createMetrics () {
       poolMax.set(max)
     },
     queryStarted (): void {
-      queriesInFlight.inc()
+      queriesInFlight++
     },
     queryFinished (operation: string, table: string | undefined, failed: boolean, seconds: number): void {
-      queriesInFlight.dec()
-      queryDuration.observe({ operation, table: table ?? '', outcome: failed ? 'error' : 'ok' }, seconds)
+      queriesInFlight--
+      queryDuration.observe([operation, table ?? '', failed ? 'error' : 'ok'], seconds)
     },
     /** What a limiter calls when its store failed; its series starts at 0, so that the first error is an increase Prometheus sees. */
     rateLimitStoreErrorCounter (limiter: string): () => void {

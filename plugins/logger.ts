@@ -101,6 +101,8 @@ export class RequestLogController extends LogController {
 
   override requestCompleted (error: Error | null | undefined, request: FastifyRequest, reply: FastifyReply): void {
     if (this.isLogDisabled(request)) return
+    // request.routeOptions builds an object of a dozen fields on every read: not for a line the level drops.
+    if (!error && (request.log as { isLevelEnabled?: (level: string) => boolean }).isLevelEnabled?.('info') === false) return
     const route = request.routeOptions.url
     if (error) request.log.error({ res: reply, err: error, route, responseTime: reply.elapsedTime }, 'request errored')
     else request.log.info({ res: reply, route, responseTime: reply.elapsedTime }, 'request completed')

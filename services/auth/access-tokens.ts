@@ -66,6 +66,11 @@ export type AccessTokens = ReturnType<typeof createAccessTokens>
 export function createAccessTokens ({ jwt, ttlSeconds, clock }: AccessTokenOptions) {
   // fast-jwt reads an injected time once per verifier: with a clock of their own, tests get a verifier per call (and no cache).
   const verifyOptions = clock === Date.now ? undefined : () => ({ clockTimestamp: clock(), cache: false })
+  // Tokens verified before, by the token itself, each until its exp: a client sends one token with every request of
+  // its lifetime. fast-jwt remembers verdicts too, but behind @fastify/jwt's option merging and a SHA-256 of the token
+  // as its key (some 3 µs of every authenticated request); this answers in a Map lookup. Oldest out first past the
+  // bound. With the system clock only, as fast-jwt's cache.
+  const verified = verifyOptions === undefined ? new Map<string, { userId: string; expiresAtMs: number }>() : undefined
 
   return {
     issue (userId: string): IssuedAccessToken {
@@ -74,6 +79,8 @@ export function createAccessTokens ({ jwt, ttlSeconds, clock }: AccessTokenOptio
 
     /** The user id of a valid access token; UnauthorizedError for anything else. */
     verify (token: string): { userId: string } {
+      const known = verified?.get(token)
+      if (known !== undefined && known.expiresAtMs > Date.now()) return { userId: known.userId }
       let claims: Record<string, unknown>
       try {
         claims = jwt.verify<Record<string, unknown>>(token, verifyOptions?.())
@@ -84,6 +91,11 @@ export function createAccessTokens ({ jwt, ttlSeconds, clock }: AccessTokenOptio
       }
       if (claims.typ !== ACCESS || typeof claims.sub !== 'string' || !withinLifetime(claims, ttlSeconds, clock())) {
         throw new UnauthorizedError('The access token is invalid')
+      }
+      if (verified !== undefined) {
+        if (verified.size >= VERIFIED_TOKENS_CACHED) verified.delete(verified.keys().next().value ?? '')
+        // The verifier has checked that exp is a number; withinLifetime, that it comes before iat + the lifetime.
+        verified.set(token, { userId: claims.sub, expiresAtMs: (claims.exp as number) * 1000 })
       }
       return { userId: claims.sub }
     }

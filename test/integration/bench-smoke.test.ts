@@ -21,6 +21,7 @@ interface QuickResults {
   seed: { users: number; tasks: number; readerTasks: number }
   http: {
     summary: Array<{ scenario: string; target: string; requestsPerSecond: number; errors: number; non2xx: number; ratio?: number | null }>
+    variants: { measured: string[]; skipped: Record<string, string>; readerRequestsCountedInRedis?: number }
   }
   argon2: { summary: Array<{ verifiesPerSecond: number }> }
   jobs: { summary: Array<{ system: string; processedPerSecond: number; enqueuePerSecond: number }>; runs: Array<{ unfinished: number }> }
@@ -47,6 +48,16 @@ t.test('the quick benchmark runs every part and writes its results', async (t) =
   t.same(results.failures, [], 'no part failed')
   t.ok(results.seed.readerTasks > 0 && results.seed.tasks >= results.seed.readerTasks, 'data was seeded')
 
+  // The variants: REDIS_URL (CI runs a Redis, as the rate-limit tests need), a traceparent, and a personal access
+  // token once the build has them (issue 14); each runs where a baseline twin does, a token only where one is sent.
+  const { variants } = results.http
+  t.same([...variants.measured, ...Object.keys(variants.skipped)].sort(), ['taskforge-pat', 'taskforge-redis', 'taskforge-traceparent'],
+    'every variant ran or says why not')
+  t.ok(variants.measured.includes('taskforge-redis') && variants.measured.includes('taskforge-traceparent'), 'with Redis and with a traceparent')
+  t.ok((variants.readerRequestsCountedInRedis ?? 0) > 0, 'the redis variant counted in Redis')
+  if (!variants.measured.includes('taskforge-pat')) t.match(variants.skipped['taskforge-pat'], /no personal access tokens/)
+  const variantRuns = (scenarios: string[], target: string) => variants.measured.includes(target) ? scenarios.map((scenario) => `${scenario}/${target}`) : []
+
   const measured = results.http.summary.map((row) => `${row.scenario}/${row.target}`).sort()
   t.same(measured, [
     'auth-login/taskforge',
@@ -54,13 +65,17 @@ t.test('the quick benchmark runs every part and writes its results', async (t) =
     'tasks-create/taskforge',
     'tasks-get/baseline', 'tasks-get/taskforge',
     'tasks-list/baseline', 'tasks-list/taskforge',
-    'tasks-patch-webhook/taskforge', 'tasks-patch/taskforge'
-  ], 'each quick scenario ran on taskforge and, where it has one, on its baseline twin')
+    'tasks-patch-webhook/taskforge', 'tasks-patch/taskforge',
+    ...variantRuns(['health-live', 'tasks-get', 'tasks-list'], 'taskforge-redis'),
+    ...variantRuns(['health-live', 'tasks-get', 'tasks-list'], 'taskforge-traceparent'),
+    ...variantRuns(['tasks-get', 'tasks-list'], 'taskforge-pat')
+  ].sort(), 'each quick scenario ran on taskforge and, where it has one, on its baseline twin and taskforge\'s variants')
   for (const row of results.http.summary) {
     t.ok(row.requestsPerSecond > 0, `${row.scenario} on ${row.target} served requests`)
     t.equal(row.errors + row.non2xx, 0, `${row.scenario} on ${row.target}: no errors, no non-2xx answers`)
   }
-  const ratios = results.http.summary.filter((row) => row.target === 'taskforge' && !row.scenario.startsWith('tasks-create') && !row.scenario.startsWith('tasks-patch'))
+  const ratios = results.http.summary.filter((row) => row.target !== 'baseline' && !row.scenario.startsWith('tasks-create') &&
+    !row.scenario.startsWith('tasks-patch'))
   for (const row of ratios) t.type(row.ratio, 'number', `${row.scenario} has its ratio`)
   t.ok(results.argon2.summary.every((row) => row.verifiesPerSecond > 0), 'the raw argon2 rate was measured')
 

@@ -47,6 +47,18 @@ t.test('each query the client runs is observed once, by its shape, never its val
   t.notOk(JSON.stringify(seen).includes(email), 'no value anywhere')
 })
 
+t.test('no query gets a `then` of its own: V8 would slow every await in the process for it', async (t) => {
+  const { observer, seen } = recorder()
+  const sql = instrumentSql(await createTestSql(t), observer)
+  const query = sql`select 1 as one`
+  const fragment = sql`where true`
+  await query
+  t.equal(seen.length, 1)
+  for (const promise of [query, fragment, sql.unsafe('select 2')]) {
+    t.notOk(Object.getOwnPropertyNames(promise).includes('then'), 'observed through its class, not the instance')
+  }
+})
+
 t.test('queries in transactions and savepoints are observed too', async (t) => {
   const { observer, seen } = recorder()
   const sql = instrumentSql(await createTestSql(t), observer)

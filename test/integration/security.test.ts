@@ -48,7 +48,11 @@ t.test('CORS', async (t) => {
   await t.test('with no CORS_ORIGINS no origin is allowed', async (t) => {
     const { app: closed } = await buildTestApp(t)
     const preflight = await closed.inject({ method: 'OPTIONS', url: '/tasks', headers: { origin: ALLOWED, 'access-control-request-method': 'POST' } })
+    t.equal(preflight.statusCode, 404)
     t.notOk(preflight.headers['access-control-allow-origin'])
+    const request = await closed.inject({ method: 'GET', url: '/health/live', headers: { origin: ALLOWED } })
+    t.notOk(request.headers['access-control-allow-origin'])
+    t.notOk(request.headers.vary, 'no answer varies by origin, and none says it does')
   })
 })
 

@@ -1,4 +1,4 @@
-import fastifyJwt from '@fastify/jwt'
+import fastifyJwt, { type JWT } from '@fastify/jwt'
 import { createDecoder, createSigner } from 'fast-jwt'
 import Fastify from 'fastify'
 import t, { type Test } from 'tap'
@@ -106,4 +106,27 @@ t.test('a verdict remembered from an earlier request never outlives the token', 
   const forged = tamperSignature(token)
   t.throws(() => tokens.verify(forged), { name: 'UnauthorizedError' })
   t.throws(() => tokens.verify(forged), { name: 'UnauthorizedError' }, 'a refusal is remembered as a refusal')
+})
+
+t.test('a token verified before is answered from memory, without verifying it again, until its exp', async (t) => {
+  const app = Fastify()
+  await app.register(fastifyJwt, accessTokenJwtOptions(secret, 900))
+  await app.ready()
+  t.teardown(() => app.close())
+  let verifications = 0
+  const verify = ((token: string) => {
+    verifications++
+    return app.jwt.verify(token)
+  }) as JWT['verify']
+  const tokens = createAccessTokens({ jwt: { sign: (payload) => app.jwt.sign(payload), verify }, ttlSeconds: 900, clock: Date.now })
+  const token = sign({ claims: { sub: 'user-3', typ: 'access' }, expiresIn: 1000 })
+  for (let i = 0; i < 3; i++) t.same(tokens.verify(token), { userId: 'user-3' })
+  t.equal(verifications, 1, 'verified once')
+  const exp = (createDecoder()(token) as { exp: number }).exp * 1000
+  await new Promise((resolve) => setTimeout(resolve, exp - Date.now() + 50))
+  t.throws(() => tokens.verify(token), { name: 'UnauthorizedError', message: 'The access token has expired' })
+  t.equal(verifications, 2, 'past its exp it is judged again')
+  const other = sign({ claims: { sub: 'user-4', typ: 'access' } })
+  t.throws(() => tokens.verify(tamperSignature(other)), { name: 'UnauthorizedError' })
+  t.throws(() => tokens.verify(tamperSignature(other)), { name: 'UnauthorizedError' }, 'a refusal is never remembered as a success')
 })
