@@ -101,8 +101,6 @@ export class JobWorker<C extends JobCatalog> {
   private renewing = false
   /** Hand-backs of jobs whose lease ran short, under way: close() waits for them. */
   private readonly handingBack = new Set<Promise<void>>()
-  /** The housekeeping under way, beside the claims, not before them. */
-  private housekeeping: Promise<void> | undefined
   private lastHousekeeping = 0
   private lastReclaim = 0
   private lastScheduled = 0
@@ -147,7 +145,6 @@ export class JobWorker<C extends JobCatalog> {
     this.state = 'stopping'
     this.resume()
     await this.loop
-    await this.housekeeping
     const waiting = this.prefetched
     this.prefetched = []
     await this.handBack(waiting.map((job) => job.id), 'could not hand back jobs claimed ahead; their leases will expire')
@@ -173,8 +170,8 @@ export class JobWorker<C extends JobCatalog> {
     while (this.state === 'started') {
       this.woken = false
       let failed = false
-      this.startHousekeeping()
       try {
+        await this.keepHouse()
         if (this.due && this.roomToClaim() > 0) await this.claim()
       } catch (error) {
         // The database may be away for a while: log, wait a poll, try again.
@@ -478,38 +475,27 @@ export class JobWorker<C extends JobCatalog> {
   }
 
   /**
-   * Now and then: listen if not yet, requeue jobs of dead workers, purge old
-   * done jobs, enqueue recurring jobs. Runs beside the claims: none of it
-   * touches the jobs a claim takes, and a claim need not wait a round trip
-   * or two for it. Jobs it requeues wake the loop.
+   * Now and then, before a claim: listen if not yet, requeue jobs of dead
+   * workers, purge old done jobs, enqueue recurring jobs. (Run beside the
+   * claims instead, it took a second connection of the pool, shared with the
+   * app's requests, for a round trip saved every poll interval.)
    */
-  private startHousekeeping (): void {
-    if (this.housekeeping !== undefined) return
+  private async keepHouse (): Promise<void> {
+    if (this.unlisten === undefined) await this.subscribe()
     const now = Date.now()
     // The loop comes here once per claim, i.e. once per batch of finished jobs under load; leases run out far
     // more slowly than that, so looking for expired ones more often than this finds nothing new.
-    const reclaim = now - this.lastReclaim >= Math.min(this.options.pollIntervalMs, this.options.leaseMs / 2)
-    const schedule = now - this.lastScheduled >= HOUSEKEEPING_INTERVAL_MS
-    const purge = now - this.lastHousekeeping >= HOUSEKEEPING_INTERVAL_MS
-    if (this.unlisten !== undefined && !reclaim && !schedule && !purge) return
-    if (reclaim) this.lastReclaim = now
-    if (purge) this.lastHousekeeping = now
-    this.housekeeping = this.keepHouse(reclaim, schedule, purge).catch((error: unknown) => {
-      this.options.log.error({ err: error }, 'job worker could not reach the queue')
-    }).finally(() => { this.housekeeping = undefined })
-  }
-
-  private async keepHouse (reclaim: boolean, schedule: boolean, purge: boolean): Promise<void> {
-    if (this.unlisten === undefined) await this.subscribe()
-    if (reclaim) {
+    if (now - this.lastReclaim >= Math.min(this.options.pollIntervalMs, this.options.leaseMs / 2)) {
+      this.lastReclaim = now
       const reclaimed = await this.jobs.reclaimExpired()
       if (reclaimed > 0) {
+        this.due = true
         this.options.log.warn({ count: reclaimed }, 'requeued jobs whose worker stopped (lease expired)')
-        this.wake()
       }
     }
-    if (schedule) await this.scheduleRecurring()
-    if (!purge) return
+    if (now - this.lastScheduled >= HOUSEKEEPING_INTERVAL_MS) await this.scheduleRecurring()
+    if (now - this.lastHousekeeping < HOUSEKEEPING_INTERVAL_MS) return
+    this.lastHousekeeping = now
     const purged = await this.jobs.purgeFinished(this.options.retentionMs)
     if (purged > 0) this.options.log.debug({ count: purged }, 'purged finished jobs')
   }
