@@ -39,10 +39,17 @@ RUN npm run build
 # fails, which on this slim image (no compiler) fails the build rather than
 # ship a binary that crashes at start-up. Its prebuilt glibc binary loads on
 # Node 24 and 26 but crashes on Node 20.20.
+#
+# The project's own postinstall (npm runs it under every npm version) patches
+# the postgres driver (scripts/patch-postgres-driver.mjs says why), so the
+# script is copied in before the install, and --check fails the build if the
+# patch is not in place.
 FROM ${NODE_IMAGE} AS prod-deps
 WORKDIR /app
 COPY package.json package-lock.json ./
-RUN npm ci --omit=dev --no-audit --no-fund
+COPY scripts/patch-postgres-driver.mjs scripts/
+RUN npm ci --omit=dev --no-audit --no-fund \
+  && node scripts/patch-postgres-driver.mjs --check
 # Declared after the install, so that both variants share its cached layer; only
 # node_modules is copied on, so what is removed here is not in the image.
 ARG EMBEDDED_POSTGRES=true

@@ -68,6 +68,8 @@ mkdir -p "$app"
 (cd "$repo" && npm run --silent build -- --outDir "$app/dist") || fail "npm run build"
 cp "$repo/package.json" "$repo/package-lock.json" "$app/"
 cp -R "$repo/migrations" "$app/migrations"
+# The postinstall patches the database driver: it must be there when npm ci runs.
+mkdir -p "$app/scripts" && cp "$repo/scripts/patch-postgres-driver.mjs" "$app/scripts/"
 pass "compiled dist/ and migrations/ in place"
 
 step "npm ci --omit=dev"
@@ -75,7 +77,8 @@ step "npm ci --omit=dev"
 for dev_only in typescript tsx tap eslint; do
   [ ! -e "$app/node_modules/$dev_only" ] || fail "dev dependency $dev_only was installed"
 done
-pass "production dependencies only"
+(cd "$app" && node scripts/patch-postgres-driver.mjs --check) || fail "the postinstall did not patch the postgres driver"
+pass "production dependencies only, the postgres driver patched"
 
 step "database $database"
 psql "$admin_url" -qX -v ON_ERROR_STOP=1 -c "CREATE DATABASE \"$database\"" >/dev/null \

@@ -1,0 +1,78 @@
+import { execFileSync } from 'node:child_process'
+import { readFileSync } from 'node:fs'
+import { setTimeout as sleep } from 'node:timers/promises'
+import pino from 'pino'
+import postgres from 'postgres'
+import t from 'tap'
+import { createSql } from '../../db/client.js'
+import { createTestDatabase } from '../helpers/database.js'
+
+// scripts/patch-postgres-driver.mjs (the postinstall) fixes how postgres.js 3.4.9 handles a connection that dies: what it fixes.
+
+/** Until the backend `pid()` names runs its pg_sleep (the pid is known once the session has asked for it). */
+async function untilSleeping (admin: postgres.Sql, pid: () => number): Promise<void> {
+  for (;;) {
+    const sleeping = await admin`select 1 from pg_stat_activity where pid = ${pid()} and query like '%pg_sleep%' and state = 'active'`
+    if (sleeping.length === 1) return
+    await sleep(10)
+  }
+}
+
+t.test('a transaction whose connection dies mid-query fails with a connection error; the process and the pool carry on', async (t) => {
+  const database = await createTestDatabase(t, { migrated: false })
+  // One connection, as the app's pool configures it, so that the next query must reuse the one that died.
+  const sql = createSql(database.url, { poolMax: 1, statementTimeoutMs: 30_000, log: pino({ level: 'silent' }) })
+  const admin = postgres(database.url, { max: 1, onnotice: () => undefined })
+  t.teardown(async () => { await Promise.all([sql.end({ timeout: 1 }), admin.end({ timeout: 1 })]) })
+
+  const uncaught: unknown[] = []
+  const onUncaught = (error: unknown): void => { uncaught.push(error) }
+  process.prependListener('uncaughtException', onUncaught)
+  t.teardown(() => { process.removeListener('uncaughtException', onUncaught) })
+
+  let backendPid = 0
+  const transaction = sql.begin(async (tx) => {
+    const [backend] = await tx<{ pid: number }[]>`select pg_backend_pid() as pid`
+    backendPid = backend?.pid ?? 0
+    await tx`select pg_sleep(30)`
+  })
+  const settled = transaction.then(() => 'committed', (error: unknown) => error)
+  await untilSleeping(admin, () => backendPid)
+  // What a PostgreSQL restart does to each backend: FATAL 57P01, then the socket closes. The driver then sends
+  // the transaction's ROLLBACK on the closed connection; unpatched, that write's deferred flush throws
+  // "Cannot read properties of null (reading 'write')" where nothing can catch it.
+  await admin`select pg_terminate_backend(${backendPid})`
+  const outcome = await settled
+  t.not(outcome, 'committed')
+  t.match(outcome, { code: /^(CONNECTION_CLOSED|57P01|ECONNRESET)$/ }, 'the transaction rejects with a connection error')
+
+  // The same (only) connection answers again: it reconnects and its writes are flushed (unpatched, a stale
+  // timer could leave every later write buffered and the query waiting for ever).
+  const answer = await Promise.race([sql`select 1 as one`, sleep(10_000).then(() => 'no answer within 10 s')])
+  t.same(answer, [{ one: 1 }], 'the pool answers a query on the reconnected connection')
+  await sleep(50)
+  t.same(uncaught, [], 'no uncaught exception')
+})
+
+t.test('after a query\'s backend is terminated, the next query on that connection gets an answer, not the old error', async (t) => {
+  const database = await createTestDatabase(t, { migrated: false })
+  const sql = createSql(database.url, { poolMax: 1, statementTimeoutMs: 30_000, log: pino({ level: 'silent' }) })
+  const admin = postgres(database.url, { max: 1, onnotice: () => undefined })
+  t.teardown(async () => { await Promise.all([sql.end({ timeout: 1 }), admin.end({ timeout: 1 })]) })
+
+  const [backend] = await sql<{ pid: number }[]>`select pg_backend_pid() as pid`
+  const backendPid = backend?.pid ?? 0
+  const sleeping = sql`select pg_sleep(30)`.then(() => 'answered', (error: unknown) => error)
+  await untilSleeping(admin, () => backendPid)
+  await admin`select pg_terminate_backend(${backendPid})`
+  t.match(await sleeping, { code: /^(CONNECTION_CLOSED|57P01|ECONNRESET)$/ }, 'the terminated query rejects')
+  // Unpatched, the reconnected connection hands this query the dead one's FATAL 57P01.
+  t.same(await sql`select 1 as one`, [{ one: 1 }], 'the next query is answered')
+})
+
+t.test('the installed driver is the version the patch is for, and patched', async (t) => {
+  const driverPackage = JSON.parse(readFileSync('node_modules/postgres/package.json', 'utf8')) as { version: string }
+  const projectPackage = JSON.parse(readFileSync('package.json', 'utf8')) as { dependencies: Record<string, string> }
+  t.equal(projectPackage.dependencies.postgres, driverPackage.version, 'package.json pins the exact version the patch was written for')
+  t.doesNotThrow(() => execFileSync(process.execPath, ['scripts/patch-postgres-driver.mjs', '--check'], { stdio: 'pipe' }), 'the check passes')
+})
