@@ -85,26 +85,6 @@ export async function waitForDeliveries (databaseUrl: string, timeoutMs: number)
 }
 
 /**
- * The scenarios' webhook backlog (a delivery per PATCH of the hooked user's
- * tasks) set aside, so that the delivery rate is timed on a quiet queue
- * without first draining thousands of deliveries: pending deliveries are
- * marked failed (their jobs then end without sending) and their queued jobs
- * removed. Returns how many were pending.
- */
-export async function discardPendingDeliveries (databaseUrl: string): Promise<number> {
-  const sql = postgres(databaseUrl, { max: 1, onnotice: () => undefined })
-  try {
-    return await sql.begin(async (tx) => {
-      const discarded = await tx`update webhook_deliveries set status = 'failed' where status = 'pending'`
-      await tx`delete from jobs where type = 'webhook-delivery' and state = 'queued'`
-      return discarded.count
-    })
-  } finally {
-    await sql.end()
-  }
-}
-
-/**
  * `events` PATCHes of the hooked user's tasks, 10 connections, then the wait
  * until the receiver has had them all: the delivery rate, bounded by the
  * webhook's in-flight cap and the worker's concurrency.

@@ -36,7 +36,7 @@ import { readFileSync, writeFileSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 
-export const PATCHED_VERSION = '3.4.9'
+const PATCHED_VERSION = '3.4.9'
 const MARK = 'taskforge: patched by scripts/patch-postgres-driver.mjs'
 
 /** The driver's three builds (ESM for Node, CommonJS, Cloudflare Workers); the app loads the first. */
@@ -91,7 +91,7 @@ function occurrences (text, part) {
  * @param {string} source
  * @returns {{ text: string, error?: undefined } | { error: string, text?: undefined }}
  */
-export function patchSource (source) {
+function patchSource (source) {
   let text = source
   for (const edit of EDITS) {
     if (occurrences(text, edit.patched) === 1) continue
@@ -105,7 +105,7 @@ export function patchSource (source) {
  * Whether every build of the installed driver holds every edit.
  * @param {string} driverDirectory
  */
-export function isPatched (driverDirectory) {
+function isPatched (driverDirectory) {
   return BUILDS.every((build) => {
     const source = readFileSync(join(driverDirectory, build), 'utf8')
     return EDITS.every((edit) => occurrences(source, edit.patched) === 1)
@@ -138,4 +138,4 @@ function main () {
   }
 }
 
-if (process.argv[1] !== undefined && fileURLToPath(import.meta.url) === process.argv[1]) main()
+main()

@@ -1,13 +1,24 @@
 import { execFileSync } from 'node:child_process'
 import { readFileSync } from 'node:fs'
 import { setTimeout as sleep } from 'node:timers/promises'
-import pino from 'pino'
 import postgres from 'postgres'
-import t from 'tap'
-import { createSql } from '../../db/client.js'
-import { createTestDatabase } from '../helpers/database.js'
+import t, { type Test } from 'tap'
+import type { Sql } from '../../db/client.js'
+import { createTestSql } from '../helpers/sql.js'
+import { readTestServerState } from '../helpers/test-server.js'
 
 // scripts/patch-postgres-driver.mjs (the postinstall) fixes how postgres.js 3.4.9 handles a connection that dies: what it fixes.
+
+/**
+ * A pool of one connection, as the app configures its pool, so that the next query must reuse the one that
+ * died; and an admin session that can watch and terminate its backend.
+ */
+async function oneConnectionAndAdmin (t: Test): Promise<{ sql: Sql; admin: postgres.Sql }> {
+  const sql = await createTestSql(t, { poolMax: 1 })
+  const admin = postgres(readTestServerState().adminUrl, { max: 1, onnotice: () => undefined })
+  t.teardown(async () => { await admin.end({ timeout: 1 }) })
+  return { sql, admin }
+}
 
 /** Until the backend `pid()` names runs its pg_sleep (the pid is known once the session has asked for it). */
 async function untilSleeping (admin: postgres.Sql, pid: () => number): Promise<void> {
@@ -19,11 +30,7 @@ async function untilSleeping (admin: postgres.Sql, pid: () => number): Promise<v
 }
 
 t.test('a transaction whose connection dies mid-query fails with a connection error; the process and the pool carry on', async (t) => {
-  const database = await createTestDatabase(t, { migrated: false })
-  // One connection, as the app's pool configures it, so that the next query must reuse the one that died.
-  const sql = createSql(database.url, { poolMax: 1, statementTimeoutMs: 30_000, log: pino({ level: 'silent' }) })
-  const admin = postgres(database.url, { max: 1, onnotice: () => undefined })
-  t.teardown(async () => { await Promise.all([sql.end({ timeout: 1 }), admin.end({ timeout: 1 })]) })
+  const { sql, admin } = await oneConnectionAndAdmin(t)
 
   const uncaught: unknown[] = []
   const onUncaught = (error: unknown): void => { uncaught.push(error) }
@@ -34,7 +41,7 @@ t.test('a transaction whose connection dies mid-query fails with a connection er
   const transaction = sql.begin(async (tx) => {
     const [backend] = await tx<{ pid: number }[]>`select pg_backend_pid() as pid`
     backendPid = backend?.pid ?? 0
-    await tx`select pg_sleep(30)`
+    await tx`select pg_sleep(5)`
   })
   const settled = transaction.then(() => 'committed', (error: unknown) => error)
   await untilSleeping(admin, () => backendPid)
@@ -55,14 +62,11 @@ t.test('a transaction whose connection dies mid-query fails with a connection er
 })
 
 t.test('after a query\'s backend is terminated, the next query on that connection gets an answer, not the old error', async (t) => {
-  const database = await createTestDatabase(t, { migrated: false })
-  const sql = createSql(database.url, { poolMax: 1, statementTimeoutMs: 30_000, log: pino({ level: 'silent' }) })
-  const admin = postgres(database.url, { max: 1, onnotice: () => undefined })
-  t.teardown(async () => { await Promise.all([sql.end({ timeout: 1 }), admin.end({ timeout: 1 })]) })
+  const { sql, admin } = await oneConnectionAndAdmin(t)
 
   const [backend] = await sql<{ pid: number }[]>`select pg_backend_pid() as pid`
   const backendPid = backend?.pid ?? 0
-  const sleeping = sql`select pg_sleep(30)`.then(() => 'answered', (error: unknown) => error)
+  const sleeping = sql`select pg_sleep(5)`.then(() => 'answered', (error: unknown) => error)
   await untilSleeping(admin, () => backendPid)
   await admin`select pg_terminate_backend(${backendPid})`
   t.match(await sleeping, { code: /^(CONNECTION_CLOSED|57P01|ECONNRESET)$/ }, 'the terminated query rejects')
