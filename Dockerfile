@@ -72,6 +72,10 @@ RUN apt-get update \
   && apt-get clean \
   && rm -rf /var/lib/apt/lists/*
 ENV NODE_ENV=production
+# V8's young generation at most 2 x 16 MiB: by default it grows to some 60 MiB under
+# load, which costs peak memory and buys this app no measurable throughput
+# (BENCHMARKS.md, "Memory"). The benches read this line to run the app as here.
+ENV NODE_OPTIONS=--max-semi-space-size=16
 WORKDIR /app
 # The code belongs to root and is read-only for the app. data/ is DATA_DIR's
 # default (./data), where the embedded PostgreSQL keeps its files when no

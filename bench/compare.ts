@@ -31,7 +31,7 @@ import { parseArgs } from 'node:util'
 import { findFreePort } from '../db/embedded/processes.js'
 import { FILTERED_PAGE, FILTERED_QUERY, measure, SCENARIOS, type HttpRun, type ScenarioContext } from './http.js'
 import { seed as seedDatabase, type SeededUser } from './seed.js'
-import { createDatabase, DEFAULT_ADMIN_URL, killChildren, median, PROJECT_ROOT, round, run, say, startServer, type ServerHandle } from './support.js'
+import { createDatabase, DEFAULT_ADMIN_URL, imageNodeOptions, killChildren, median, PROJECT_ROOT, round, run, say, startServer, type ServerHandle } from './support.js'
 
 const { values: args } = parseArgs({
   options: {
@@ -65,20 +65,21 @@ const workDir = join(PROJECT_ROOT, '.tmp', `compare-${process.pid}`)
 const tsc = join(PROJECT_ROOT, 'node_modules', 'typescript', 'bin', 'tsc')
 
 /** Compiles one build into workDir/NAME/dist: a source tree as it is, or a commit exported from git. */
-async function build (name: string, ref: string): Promise<string> {
+/** A build's dist folder, and the NODE_OPTIONS its Dockerfile runs it with. */
+async function build (name: string, ref: string): Promise<{ dist: string; nodeOptions: string | undefined }> {
   const out = join(workDir, name, 'dist')
+  let tree: string
   if (existsSync(ref) && statSync(ref).isDirectory()) {
-    const tree = resolve(ref)
+    tree = resolve(ref)
     if (!existsSync(join(tree, 'node_modules'))) symlinkSync(join(PROJECT_ROOT, 'node_modules'), join(tree, 'node_modules'))
-    await run(process.execPath, [tsc, '-p', 'tsconfig.build.json', '--outDir', out], tree)
-    return out
+  } else {
+    tree = join(workDir, name, 'tree')
+    mkdirSync(tree, { recursive: true })
+    execFileSync('bash', ['-c', `git archive ${JSON.stringify(ref)} | tar -x -C ${JSON.stringify(tree)}`], { cwd: PROJECT_ROOT })
+    symlinkSync(join(PROJECT_ROOT, 'node_modules'), join(tree, 'node_modules'))
   }
-  const tree = join(workDir, name, 'tree')
-  mkdirSync(tree, { recursive: true })
-  execFileSync('bash', ['-c', `git archive ${JSON.stringify(ref)} | tar -x -C ${JSON.stringify(tree)}`], { cwd: PROJECT_ROOT })
-  symlinkSync(join(PROJECT_ROOT, 'node_modules'), join(tree, 'node_modules'))
   await run(process.execPath, [tsc, '-p', 'tsconfig.build.json', '--outDir', out], tree)
-  return out
+  return { dist: out, nodeOptions: imageNodeOptions(tree) }
 }
 
 async function login (appUrl: string, user: SeededUser): Promise<string> {
@@ -148,7 +149,9 @@ for (const [signal, status] of [['SIGINT', 130], ['SIGTERM', 143]] as const) {
 const builds = []
 for (const [name, ref] of refs) {
   say(`build ${name}: ${ref}`)
-  builds.push({ name, dist: await build(name, ref) })
+  const built = await build(name, ref)
+  say(`build ${name}: NODE_OPTIONS=${built.nodeOptions ?? ''} (its Dockerfile's)`)
+  builds.push({ name, ...built })
 }
 const database = await createDatabase(args['admin-url'] ?? process.env.BENCH_ADMIN_URL ?? DEFAULT_ADMIN_URL, 'taskforge_bench_compare')
 const servers: { name: string; server: ServerHandle }[] = []
@@ -157,7 +160,7 @@ const instructions: { scenario: string; connections: number; build: string; perR
 try {
   // One secret for all builds: a token from one is good on every other.
   const secret = randomBytes(36).toString('base64url')
-  for (const { name, dist } of builds) {
+  for (const { name, dist, nodeOptions } of builds) {
     const port = await findFreePort()
     const callgrind = underCallgrind(name)
     const server = await startServer({
@@ -167,6 +170,7 @@ try {
         ...callgrind.env,
         PATH: process.env.PATH,
         NODE_ENV: 'production',
+        ...(nodeOptions === undefined ? {} : { NODE_OPTIONS: nodeOptions }),
         LOG_LEVEL: 'warn',
         HOST: '127.0.0.1',
         PORT: String(port),

@@ -2,7 +2,11 @@
  * Where a V8 CPU profile (node --cpu-prof, e.g. from `npm run bench -- --profile DIR`)
  * spent its time: self time by package and by function, idle and GC apart.
  *
- *   tsx bench/profile-summary.ts [--top N] FILE.cpuprofile...   (each file on its own; N rows, 25 by default)
+ *   tsx bench/profile-summary.ts [--top N] [--from S] [--to S] FILE.cpuprofile...
+ *
+ * Each file on its own; N rows, 25 by default. --from and --to keep the samples taken
+ * between S seconds after the profile started and S seconds after (one scenario's
+ * window of a bench run: the run's log gives its times).
  */
 import { readFileSync } from 'node:fs'
 import { parseArgs } from 'node:util'
@@ -18,6 +22,8 @@ interface CpuProfile {
   timeDeltas: number[]
 }
 
+interface Window { fromSeconds: number, toSeconds: number }
+
 /** node_modules/<package>, the app's own file, or what V8 calls it. */
 function owner (url: string, name: string): string {
   if (url === '') return `(${name || 'native'})`
@@ -28,11 +34,18 @@ function owner (url: string, name: string): string {
   return app?.[2] === undefined ? url : `app: ${app[2]}`
 }
 
-function summarize (path: string, top: number): void {
+function summarize (path: string, top: number, window: Window): void {
   const profile = JSON.parse(readFileSync(path, 'utf8')) as CpuProfile
   const byId = new Map(profile.nodes.map((node) => [node.id, node]))
   const selfMicros = new Map<number, number>()
-  profile.samples.forEach((id, index) => { selfMicros.set(id, (selfMicros.get(id) ?? 0) + (profile.timeDeltas[index] ?? 0)) })
+  let elapsedMicros = 0
+  profile.samples.forEach((id, index) => {
+    const delta = profile.timeDeltas[index] ?? 0
+    elapsedMicros += delta
+    const seconds = elapsedMicros / 1e6
+    if (seconds < window.fromSeconds || seconds > window.toSeconds) return
+    selfMicros.set(id, (selfMicros.get(id) ?? 0) + delta)
+  })
 
   const functions = new Map<string, number>()
   const owners = new Map<string, number>()
@@ -59,6 +72,9 @@ function summarize (path: string, top: number): void {
   print('self time by function', functions)
 }
 
-const { values, positionals: files } = parseArgs({ options: { top: { type: 'string', default: '25' } }, allowPositionals: true })
-if (files.length === 0) throw new Error('usage: tsx bench/profile-summary.ts [--top N] FILE.cpuprofile...')
-for (const file of files) summarize(file, Number(values.top))
+const { values, positionals: files } = parseArgs({
+  options: { top: { type: 'string', default: '25' }, from: { type: 'string', default: '0' }, to: { type: 'string', default: 'Infinity' } },
+  allowPositionals: true
+})
+if (files.length === 0) throw new Error('usage: tsx bench/profile-summary.ts [--top N] [--from S] [--to S] FILE.cpuprofile...')
+for (const file of files) summarize(file, Number(values.top), { fromSeconds: Number(values.from), toSeconds: Number(values.to) })

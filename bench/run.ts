@@ -56,7 +56,7 @@ import { measureDeliveryRate, startWebhookReceiver, subscribe, waitForDeliveries
 import { findFreePort } from '../db/embedded/processes.js'
 import { seed as seedDatabase, type SeededUser } from './seed.js'
 import {
-  createDatabase, DEFAULT_ADMIN_URL, killChildren, median, PROJECT_ROOT, round, run, say, startServer, type ServerHandle
+  createDatabase, DEFAULT_ADMIN_URL, imageNodeOptions, killChildren, median, PROJECT_ROOT, round, run, say, startServer, type ServerHandle
 } from './support.js'
 
 const { values: args, positionals } = parseArgs({
@@ -138,6 +138,8 @@ const settings = {
     return id as VariantId
   })
 }
+// The image's V8 settings (Dockerfile ENV NODE_OPTIONS): the app runs here as it is deployed.
+const appNodeOptions = imageNodeOptions()
 const redisUrl = args['redis-url'] ?? process.env.BENCH_REDIS_URL ?? 'redis://127.0.0.1:6379'
 const adminUrl = args['admin-url'] ?? process.env.BENCH_ADMIN_URL ?? DEFAULT_ADMIN_URL
 // Every database the run creates (and drops) is named <prefix>_http_<hex> or <prefix>_jobs_<hex>.
@@ -441,9 +443,10 @@ async function runHttp (): Promise<HttpPart> {
       ACCESS_TOKEN_TTL: '2h',
       JOBS_CONCURRENCY: String(settings.jobsConcurrency),
       // The webhook receiver is this process, on 127.0.0.1 (production logs a warning about it at start).
-      WEBHOOKS_ALLOW_PRIVATE_URLS: 'true'
+      WEBHOOKS_ALLOW_PRIVATE_URLS: 'true',
+      ...(appNodeOptions === undefined ? {} : { NODE_OPTIONS: appNodeOptions })
     }
-    say(`start taskforge (node dist/server.js, NODE_ENV=production, LOG_LEVEL=warn) on database ${database.name}`)
+    say(`start taskforge (node dist/server.js, NODE_ENV=production, LOG_LEVEL=warn, NODE_OPTIONS=${appNodeOptions ?? ''}) on database ${database.name}`)
     // cwd is the build folder, which has no .env: the app sees exactly this environment.
     const app = await startServer({
       name: 'taskforge',

@@ -13,6 +13,18 @@ import { databaseUrlFor } from '../db/client.js'
 export const PROJECT_ROOT = join(dirname(fileURLToPath(import.meta.url)), '..')
 export const DEFAULT_ADMIN_URL = 'postgres://postgres@127.0.0.1:5432/postgres'
 
+/**
+ * The NODE_OPTIONS the container image runs the app with (the Dockerfile's
+ * `ENV NODE_OPTIONS=...`, its one source), or undefined where the Dockerfile
+ * sets none: a bench starts the app as it is deployed. `tree` is the source tree
+ * whose Dockerfile counts (compare.ts builds other commits).
+ */
+export function imageNodeOptions (tree = PROJECT_ROOT): string | undefined {
+  const dockerfile = readFileSync(join(tree, 'Dockerfile'), 'utf8')
+  const match = /^ENV NODE_OPTIONS=(?:"([^"]*)"|(\S+))\s*$/m.exec(dockerfile)
+  return match === null ? undefined : match[1] ?? match[2]
+}
+
 /** Progress lines go to stderr, so that stdout stays for the report. */
 export function say (message: string): void {
   process.stderr.write(`${new Date().toISOString().slice(11, 19)} ${message}\n`)

@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
 import t from 'tap'
+import { imageNodeOptions } from '../../bench/support.js'
 import { PROJECT_ROOT, readTestServerState } from '../helpers/test-server.js'
 
 const run = promisify(execFile)
@@ -28,6 +29,7 @@ interface QuickResults {
   latency: { summary: Array<{ mode: string; jobs: number; medianMs: number; p99Ms: number }> }
   webhooks: { events: number; seconds: number; deliveredPerSecond: number }
   versions: Record<string, string>
+  settings: { appEnvironment: Record<string, string> }
   targets: Array<{ name: string; wanted: string; actual: string; met: boolean }>
 }
 
@@ -47,6 +49,8 @@ t.test('the quick benchmark runs every part and writes its results', async (t) =
   t.equal(results.kind, 'quick')
   t.same(results.failures, [], 'no part failed')
   t.ok(results.seed.readerTasks > 0 && results.seed.tasks >= results.seed.readerTasks, 'data was seeded')
+  t.match(imageNodeOptions(), /--max-semi-space-size=\d+/, 'the Dockerfile\'s NODE_OPTIONS is found')
+  t.equal(results.settings.appEnvironment.NODE_OPTIONS, imageNodeOptions(), 'and the app ran with them, as the image runs it')
 
   // The variants: REDIS_URL (CI runs a Redis, as the rate-limit tests need), a traceparent, and a personal access
   // token once the build has them (issue 14); each runs where a baseline twin does, a token only where one is sent.
