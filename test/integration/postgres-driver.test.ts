@@ -1,5 +1,7 @@
 import { execFileSync } from 'node:child_process'
 import { readFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { pathToFileURL } from 'node:url'
 import { setTimeout as sleep } from 'node:timers/promises'
 import postgres from 'postgres'
 import t, { type Test } from 'tap'
@@ -79,4 +81,49 @@ t.test('the installed driver is the version the patch is for, and patched', asyn
   const projectPackage = JSON.parse(readFileSync('package.json', 'utf8')) as { dependencies: Record<string, string> }
   t.equal(projectPackage.dependencies.postgres, driverPackage.version, 'package.json pins the exact version the patch was written for')
   t.doesNotThrow(() => execFileSync(process.execPath, ['scripts/patch-postgres-driver.mjs', '--check'], { stdio: 'pipe' }), 'the check passes')
+})
+
+/** The driver's queue (src/queue.js, the build the app loads), as the pool uses it for its connections and its waiting queries. */
+interface DriverQueue<T> {
+  readonly length: number
+  push: (item: T) => T
+  shift: () => T | undefined
+  remove: (item: T) => T | null
+}
+
+t.test('the pool\'s queues do not slow down while they never empty: remove() does not search what shift() left behind', async (t) => {
+  const module = await import(pathToFileURL(join(process.cwd(), 'node_modules', 'postgres', 'src', 'queue.js')).href) as { default: <T>() => DriverQueue<T> }
+  const queue = module.default<{ id: number }>()
+  const connections = Array.from({ length: 10 }, (_, id) => ({ id }))
+  for (const connection of connections) queue.push(connection)
+  // A pool busier than its connections: the one at the front is taken and put back at the end, and the queue never empties.
+  for (let turn = 0; turn < 100_000; turn += 1) {
+    const front = queue.shift()
+    if (front !== undefined) queue.push(front)
+  }
+
+  const target = connections[5]
+  if (target === undefined) throw new Error('no connection 5')
+  // Every array's indexOf, for the moment of one remove(): how far each search could go.
+  const searched: number[] = []
+  const indexOf = Array.prototype.indexOf
+  // eslint-disable-next-line no-extend-native -- put back right after the one call
+  Array.prototype.indexOf = function (this: unknown[], item: unknown, from?: number): number {
+    if (item === target) searched.push(this.length - (from ?? 0))
+    return indexOf.call(this, item, from)
+  }
+  let removed: { id: number } | null
+  try {
+    removed = queue.remove(target)
+  } finally {
+    Array.prototype.indexOf = indexOf // eslint-disable-line no-extend-native -- the original
+  }
+  t.equal(removed, target, 'the connection is found and removed')
+  t.ok(searched.length > 0 && searched.every((length) => length <= 2048), `each search looks at the queue, not at 100,000 turns of its past (${searched.join(', ')} entries)`)
+
+  // Still a queue: first in, first out, the removed one gone.
+  t.equal(queue.length, 9)
+  const order = Array.from({ length: 9 }, () => queue.shift()?.id)
+  t.same(order, connections.map(({ id }) => id).filter((id) => id !== 5), 'the rest come out in order')
+  t.equal(queue.length, 0)
 })
