@@ -64,8 +64,10 @@ const scenarios = SCENARIOS.filter((scenario) => args.scenarios.split(',').inclu
 const workDir = join(PROJECT_ROOT, '.tmp', `compare-${process.pid}`)
 const tsc = join(PROJECT_ROOT, 'node_modules', 'typescript', 'bin', 'tsc')
 
-/** Compiles one build into workDir/NAME/dist: a source tree as it is, or a commit exported from git. */
-/** A build's dist folder, and the NODE_OPTIONS its Dockerfile runs it with. */
+/**
+ * Compiles one build into workDir/NAME/dist (a source tree as it is, or a commit exported from git), and
+ * gives the NODE_OPTIONS its Dockerfile runs it with.
+ */
 async function build (name: string, ref: string): Promise<{ dist: string; nodeOptions: string | undefined }> {
   const out = join(workDir, name, 'dist')
   let tree: string

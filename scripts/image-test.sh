@@ -411,6 +411,12 @@ init_pid=$(podman inspect --format '{{.State.Pid}}' "$container")
 [ "$(ps -o comm= -p "$init_pid")" = tini ] || fail "the container's PID 1 is $(ps -o comm= -p "$init_pid"), not tini"
 [ "$(ps -o uid=,args= --ppid "$init_pid" | xargs)" = "1000 node dist/server.js" ] || fail "tini's child is not node as uid 1000: $(ps -o uid=,args= --ppid "$init_pid")"
 pass "node runs as uid 1000, under tini (PID 1)"
+# README "Memory": the server runs with the image's NODE_OPTIONS (V8's young-generation cap), read where it runs.
+image_node_options=$(sed -n 's/^ENV NODE_OPTIONS=//p' "$repo/Dockerfile")
+server_pid=$(ps -o pid= --ppid "$init_pid" | xargs)
+tr '\0' '\n' < "/proc/$server_pid/environ" | grep -qxF "NODE_OPTIONS=$image_node_options" \
+  || fail "the server does not run with the Dockerfile's NODE_OPTIONS ($image_node_options)"
+pass "the server runs with NODE_OPTIONS=$image_node_options"
 podman healthcheck run "$container" || fail "the HEALTHCHECK command failed"
 pass "HEALTHCHECK passes"
 stop_cleanly
